@@ -1,0 +1,485 @@
+"""meshgw's one cattrs converter: raw mappings → frozen models, strictly.
+
+Key spelling follows Consul: keys match the snake_case field names case-insensitively and
+with or without underscores (``DestinationName``, ``destinationName`` and
+``destination_name`` are one key), plus a few per-class aliases. HCL blocks arrive as
+one-element lists and are unwrapped where the field is not a list, as Consul's
+``HookWeakDecodeFromSlice`` does. Unlike cattrs' defaults nothing is coerced: ``"false"``
+is not a bool and ``1.0`` is not a port.
+
+Structuring runs a fast converter first; only when it fails does a detailed converter run
+again to collect every problem of the document with its field path.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import difflib
+import enum
+import re
+import typing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+from cattrs.gen import make_dict_structure_fn
+
+from ..model import catalog, common, entries, mesh, registration
+from ..model.common import Source
+from ..model.entries import Nanoseconds
+
+__all__ = ["Invalid", "describe", "norm_key", "structure", "to_plain"]
+
+T = TypeVar("T")
+PathElem = str | int
+
+#: The file currently being structured, for Source objects of plain (JSON) mappings.
+current_file: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "meshgw_current_file", default=None
+)
+
+
+class Invalid(Exception):
+    """One problem at ``subpath`` below the value being structured."""
+
+    def __init__(self, message: str, subpath: Sequence[PathElem] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.subpath = tuple(subpath)
+
+
+def norm_key(key: str) -> str:
+    """Consul's key matching: case-insensitive, underscores ignored."""
+    return key.lower().replace("_", "")
+
+
+def describe(value: Any) -> str:
+    """A short description of a value for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, int):
+        return f"number {value}"
+    if isinstance(value, float):
+        return f"number {value:g}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f'string "{shown}"'
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return type(value).__name__
+
+
+def to_plain(value: Any) -> Any:
+    """Deep copy of a raw value into plain dicts and lists (drops position data)."""
+    if isinstance(value, Mapping):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    return value
+
+
+# --- per-class key specifications -----------------------------------------------------
+
+#: Extra spellings per class (normalised alias → field name).
+_ALIASES: dict[type, dict[str, str]] = {
+    registration.Service: {"service": "name", "check": "checks"},
+    registration.Check: {"checkid": "id", "scriptargs": "args", "serviceid": "service_id"},
+    catalog.CatalogEntry: {"check": "checks", "nodeid": "id"},
+    entries.ServiceConsumer: {"peername": "peer"},
+    registration.Upstream: {},
+}
+
+#: Read-only fields Consul's API returns; understood and dropped.
+_READ_ONLY = frozenset(
+    {
+        "contenthash",
+        "createindex",
+        "modifyindex",
+        "raftindex",
+        "enterprisemeta",
+        "hash",
+    }
+)
+_READ_ONLY_BY_CLASS: dict[type, frozenset[str]] = {
+    catalog.CatalogEntry: frozenset({"skipnodeupdate", "enabletagoverride"}),
+    registration.Check: frozenset({"exposedport", "checktype"}),
+    registration.Service: frozenset({"sidecarservicekind"}),
+}
+
+#: Fields whose value is never given by users (filled by the loader).
+_INTERNAL = frozenset({"source"})
+
+
+@attrs.frozen
+class _Spec:
+    names: dict[str, str]  # exact or normalised key → field name
+    fields: tuple[str, ...]
+    singular: frozenset[str]  # fields that are one value (unwrap HCL block lists)
+    read_only: frozenset[str]
+    has_source: bool
+
+
+_SPECS: dict[type, _Spec] = {}
+
+
+def _is_singular(tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or str(origin) == "types.UnionType":
+        return any(_is_singular(a) for a in typing.get_args(tp) if a is not type(None))
+    if origin in (tuple, list):
+        return False
+    return attrs.has(tp) or origin in (Mapping, dict) or tp in (Mapping, dict)
+
+
+def _spec(cls: type) -> _Spec:
+    spec = _SPECS.get(cls)
+    if spec is not None:
+        return spec
+    fields = [f for f in attrs.fields(cls) if f.init and f.name not in _INTERNAL]
+    names: dict[str, str] = {}
+    for f in fields:
+        names[f.name] = f.name
+        names[norm_key(f.name)] = f.name
+    for alias, target in _ALIASES.get(cls, {}).items():
+        names[alias] = target
+    hints = typing.get_type_hints(cls)
+    spec = _Spec(
+        names=names,
+        fields=tuple(f.name for f in fields),
+        singular=frozenset(f.name for f in fields if _is_singular(hints[f.name])),
+        read_only=_READ_ONLY | _READ_ONLY_BY_CLASS.get(cls, frozenset()),
+        has_source=any(f.name == "source" for f in attrs.fields(cls)),
+    )
+    _SPECS[cls] = spec
+    return spec
+
+
+def _suggest(key: str, spec: _Spec) -> str:
+    close = difflib.get_close_matches(norm_key(key), [norm_key(f) for f in spec.fields], n=1)
+    if close:
+        return f" (did you mean {spec.names[close[0]]!r}?)"
+    return f" (expected one of: {', '.join(sorted(spec.fields))})"
+
+
+def _unwrap_block(value: Any) -> Any:
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
+        return value[0]
+    return value
+
+
+def _normalise(value: Any, cls: type, spec: _Spec) -> tuple[dict[str, Any], list[Invalid]]:
+    out: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    problems: list[Invalid] = []
+    for key, item in value.items():
+        if not isinstance(key, str):
+            problems.append(Invalid(f"keys must be strings, got {describe(key)}"))
+            continue
+        name = spec.names.get(key)
+        if name is None:
+            nkey = norm_key(key)
+            name = spec.names.get(nkey)
+            if name is None:
+                if nkey not in spec.read_only:
+                    problems.append(Invalid(f"unknown key {key!r}{_suggest(key, spec)}", [key]))
+                continue
+        if name in spelled:
+            if name == "checks" and cls in (registration.Service, catalog.CatalogEntry):
+                out[name] = _as_list(out[name]) + _as_list(item)
+                continue
+            problems.append(
+                Invalid(f"{key!r} repeats {spelled[name]!r} (the same field, spelt twice)", [name])
+            )
+            continue
+        spelled[name] = key
+        if name in spec.singular and isinstance(item, list) and item:
+            if len(item) == 1 and isinstance(item[0], Mapping):
+                item = item[0]
+            elif all(isinstance(x, Mapping) for x in item):
+                problems.append(
+                    Invalid(f"given {len(item)} times, expected one object", [name])
+                )
+                continue
+        out[name] = item
+    if spec.has_source:
+        line = getattr(value, "line", None)
+        out["source"] = Source(getattr(value, "file", None) or current_file.get(), line)
+    return out, problems
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+# --- primitive and container hooks ----------------------------------------------------
+
+
+def _structure_str(value: Any, _: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise Invalid(f"expected a string, got {describe(value)}")
+
+
+def _structure_int(value: Any, _: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise Invalid(f"expected a whole number, got {describe(value)}")
+
+
+def _structure_bool(value: Any, _: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise Invalid(f"expected true or false, got {describe(value)}")
+
+
+def _structure_float(value: Any, _: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise Invalid(f"expected a number, got {describe(value)}")
+
+
+def _structure_any(value: Any, _: Any) -> Any:
+    return to_plain(value)
+
+
+def _structure_source(value: Any, _: Any) -> Any:
+    return value
+
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9}
+_UNIT_NS["h"] = 3600 * 10**9
+
+
+def parse_go_duration(text: str) -> int:
+    """Go's ``time.ParseDuration`` (non-negative) → nanoseconds; ValueError when invalid."""
+    if text in ("0", ""):
+        return 0
+    pos, total = 0, 0.0
+    for m in _DURATION_RE.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNIT_NS[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or pos == 0:
+        raise ValueError(text)
+    return round(total)
+
+
+def _structure_nanoseconds(value: Any, _: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise Invalid(f"expected a non-negative duration, got {value}")
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_go_duration(value)
+        except ValueError:
+            pass
+    raise Invalid(f'expected a duration such as "5s" or "250ms", got {describe(value)}')
+
+
+def _enum_hook(enum_cls: type[enum.Enum], what: str) -> Callable[[Any, Any], Any]:
+    values = [m.value for m in enum_cls]  # type: ignore[var-annotated]
+    expected = [v for v in values if v]
+    listed = ", ".join(expected[:-1]) + f" or {expected[-1]}" if len(expected) > 1 else expected[0]
+    by_value = {m.value: m for m in enum_cls}
+
+    def hook(value: Any, _: Any) -> Any:
+        if isinstance(value, str) and value in by_value:
+            return by_value[value]
+        if isinstance(value, str):
+            return _raise(f'invalid {what} "{value}" (expected {listed})')
+        return _raise(f"invalid {what}: expected a string ({listed}), got {describe(value)}")
+
+    return hook
+
+
+def _raise(message: str) -> Any:
+    raise Invalid(message)
+
+
+def _group(message: str, errors: list[Exception], cls: type) -> Exception:
+    return IterableValidationError(message, errors, cls)
+
+
+def _mapping_hook(
+    conv: cattrs.Converter, detailed: bool
+) -> Callable[[Any, Any], Any]:
+    def hook(value: Any, tp: Any) -> Any:
+        value = _unwrap_block(value)
+        if not isinstance(value, Mapping):
+            raise Invalid(f"expected an object, got {describe(value)}")
+        args = typing.get_args(tp)
+        vtype = args[1] if len(args) == 2 else Any
+        if vtype is Any:
+            return to_plain(value)
+        out: dict[str, Any] = {}
+        errors: list[Exception] = []
+        for key, item in value.items():
+            try:
+                out[_structure_str(key, str)] = conv.structure(item, vtype)
+            except Exception as exc:
+                if not detailed:
+                    raise
+                exc.__notes__ = [*getattr(exc, "__notes__", []), IterableValidationNote(
+                    f"Structuring mapping value @ key {key!r}", key, vtype
+                )]
+                errors.append(exc)
+        if errors:
+            raise _group("while structuring a mapping", errors, dict)
+        return out
+
+    return hook
+
+
+def _tuple_hook(conv: cattrs.Converter, detailed: bool) -> Callable[[Any, Any], Any]:
+    def hook(value: Any, tp: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise Invalid(f"expected a list, got {describe(value)}")
+        args = typing.get_args(tp)
+        etype = args[0] if args else Any
+        if etype is Any:
+            return tuple(to_plain(v) for v in value)
+        if not detailed:
+            return tuple([conv.structure(v, etype) for v in value])
+        out: list[Any] = []
+        errors: list[Exception] = []
+        for i, item in enumerate(value):
+            try:
+                out.append(conv.structure(item, etype))
+            except Exception as exc:
+                exc.__notes__ = [*getattr(exc, "__notes__", []), IterableValidationNote(
+                    f"Structuring list item @ index {i}", i, etype
+                )]
+                errors.append(exc)
+        if errors:
+            raise _group("while structuring a list", errors, tuple)
+        return tuple(out)
+
+    return hook
+
+
+def _class_hook_factory(conv: cattrs.Converter, detailed: bool) -> Callable[[type], Any]:
+    def factory(cls: type) -> Callable[[Any, Any], Any]:
+        base = make_dict_structure_fn(cls, conv, _cattrs_detailed_validation=detailed)
+        spec = _spec(cls)
+
+        def hook(value: Any, _: Any) -> Any:
+            value = _unwrap_block(value)
+            if not isinstance(value, Mapping):
+                raise Invalid(f"expected an object, got {describe(value)}")
+            data, problems = _normalise(value, cls, spec)
+            if problems and not detailed:
+                raise problems[0]
+            try:
+                obj = base(data, cls)
+            except ClassValidationError as exc:
+                raise ClassValidationError(exc.message, [*exc.exceptions, *problems], cls) from None
+            if problems:
+                raise ClassValidationError(f"While structuring {cls.__name__}", problems, cls)
+            return obj
+
+        return hook
+
+    return factory
+
+
+_MODEL_MODULES = (common, registration, entries, catalog, mesh)
+
+
+def _resolve_all() -> None:
+    for module in _MODEL_MODULES:
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            if isinstance(obj, type) and attrs.has(obj):
+                attrs.resolve_types(obj)
+
+
+def _build(detailed: bool) -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(float, _structure_float)
+    conv.register_structure_hook(Source, _structure_source)
+    conv.register_structure_hook(Nanoseconds, _structure_nanoseconds)
+    conv.register_structure_hook(common.GatewayMode, _enum_hook(common.GatewayMode, "mode"))
+    conv.register_structure_hook(common.ServiceKind, _enum_hook(common.ServiceKind, "kind"))
+    conv.register_structure_hook(common.ProxyMode, _enum_hook(common.ProxyMode, "proxy mode"))
+    conv.register_structure_hook_func(lambda t: t is Any, _structure_any)
+    conv.register_structure_hook_func(
+        lambda t: typing.get_origin(t) in (Mapping, dict) or t in (Mapping, dict),
+        _mapping_hook(conv, detailed),
+    )
+    conv.register_structure_hook_func(
+        lambda t: typing.get_origin(t) in (tuple, list), _tuple_hook(conv, detailed)
+    )
+    conv.register_structure_hook_factory(attrs.has, _class_hook_factory(conv, detailed))
+    return conv
+
+
+_CONVERTERS: dict[bool, cattrs.Converter] = {}
+
+
+def _converter(detailed: bool) -> cattrs.Converter:
+    conv = _CONVERTERS.get(detailed)
+    if conv is None:
+        if not _CONVERTERS:
+            _resolve_all()
+        conv = _CONVERTERS[detailed] = _build(detailed)
+    return conv
+
+
+def structure(value: Any, cls: type[T], file: str | None = None) -> T:
+    """Structure ``value`` as ``cls``; on failure raise a list of ``(path, message)``
+    problems wrapped in :class:`StructureFailed`."""
+    token = current_file.set(file)
+    try:
+        try:
+            return _converter(False).structure(value, cls)
+        except Exception:
+            pass
+        try:
+            return _converter(True).structure(value, cls)
+        except Exception as exc:
+            raise StructureFailed(list(_walk(exc, ()))) from None
+    finally:
+        current_file.reset(token)
+
+
+class StructureFailed(Exception):
+    """Every ``(path, message)`` problem found while structuring one value."""
+
+    def __init__(self, problems: list[tuple[tuple[PathElem, ...], str]]) -> None:
+        super().__init__(f"{len(problems)} problems")
+        self.problems = problems
+
+
+def _walk(exc: BaseException, path: tuple[PathElem, ...]) -> Iterator[tuple[tuple[PathElem, ...], str]]:
+    if isinstance(exc, ClassValidationError | IterableValidationError):
+        for sub in exc.exceptions:
+            elem: PathElem | None = None
+            for note in getattr(sub, "__notes__", ()):
+                if isinstance(note, AttributeValidationNote):
+                    elem = note.name
+                elif isinstance(note, IterableValidationNote):
+                    elem = note.index
+            yield from _walk(sub, (*path, elem) if elem is not None else path)
+    elif isinstance(exc, Invalid):
+        yield (*path, *exc.subpath), exc.message
+    elif isinstance(exc, KeyError):
+        yield path, "required field missing"
+    else:
+        yield path, f"invalid value ({exc})"

@@ -1,0 +1,84 @@
+"""What the catalog knows: service instances on nodes, in any datacenter, with checks.
+
+Each entry has the shape of a ``PUT /v1/catalog/register`` payload; the loaders also
+accept what ``/v1/health/service/:name`` and ``/v1/catalog/service/:name`` return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from .common import ServiceAddress, Source
+from .registration import Check, Service
+
+__all__ = ["CatalogEntry", "Health"]
+
+
+class Health:
+    """Check status strings as Consul writes them."""
+
+    PASSING = "passing"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    MAINTENANCE = "maintenance"
+    ALL = (PASSING, WARNING, CRITICAL, MAINTENANCE)
+
+
+def _source() -> Any:
+    return attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class CatalogEntry:
+    """One node registration, with at most one service instance and its checks."""
+
+    node: str = ""
+    address: str = ""
+    datacenter: str = ""
+    id: str = ""
+    partition: str = ""
+    tagged_addresses: Mapping[str, str] = attrs.field(factory=dict)
+    node_meta: Mapping[str, str] = attrs.field(factory=dict)
+    service: Service | None = None
+    checks: tuple[Check, ...] = ()
+    peer_name: str = ""
+    source: Source | None = _source()
+
+    def checks_for_instance(self) -> tuple[Check, ...]:
+        """Checks that apply to this entry's service: node checks and its own."""
+        sid = self.service.id if self.service is not None else ""
+        return tuple(c for c in self.checks if not c.service_id or c.service_id == sid)
+
+    @property
+    def status(self) -> str:
+        """Aggregated health: critical/maintenance > warning > passing (no checks = passing)."""
+        worst = Health.PASSING
+        for check in self.checks_for_instance():
+            if check.status in (Health.CRITICAL, Health.MAINTENANCE):
+                return Health.CRITICAL
+            if check.status == Health.WARNING:
+                worst = Health.WARNING
+        return worst
+
+    def best_address(self, wan: bool) -> ServiceAddress:
+        """Consul's ``CheckServiceNode.BestAddress``: the address peers should dial.
+
+        With ``wan``: the service's ``wan`` tagged address, else the service address,
+        else the node's ``wan`` tagged address, else the node address. Without: the
+        service address, else the node address. The ``lan`` tag is never used.
+        """
+        svc = self.service
+        port = svc.port if svc is not None else 0
+        if wan:
+            if svc is not None:
+                best = svc.wan_address()
+                if best.address:
+                    return best
+            node_wan = self.tagged_addresses.get("wan", "")
+            return ServiceAddress(node_wan or self.address, port)
+        if svc is not None and svc.address:
+            return ServiceAddress(svc.address, port)
+        return ServiceAddress(self.address, port)

@@ -1,0 +1,293 @@
+"""Config entries that shape mesh gateway traffic.
+
+``proxy-defaults``, ``service-defaults``, ``service-resolver``, ``exported-services`` and
+``mesh`` are modelled in full; other Consul kinds load as :class:`OtherConfigEntry`
+(kept, not interpreted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NewType, Union
+
+import attrs
+
+from .common import MeshGatewayConfig, ProxyMode, Source
+from .registration import Expose, TransparentProxy
+
+__all__ = [
+    "ConfigEntry",
+    "ExportedService",
+    "ExportedServices",
+    "FailoverTarget",
+    "Limits",
+    "LoadBalancer",
+    "MeshConfigEntry",
+    "MeshPeering",
+    "Nanoseconds",
+    "OtherConfigEntry",
+    "PassiveHealthCheck",
+    "ProxyDefaults",
+    "ResolverFailover",
+    "ResolverRedirect",
+    "ResolverSubset",
+    "ServiceConsumer",
+    "ServiceDefaults",
+    "ServiceResolver",
+    "UpstreamConfig",
+    "UpstreamConfiguration",
+]
+
+#: A duration in nanoseconds. Loaders accept Go duration strings (``"5s"``, ``"1m30s"``,
+#: ``"250ms"``) and integers (nanoseconds, as Consul's JSON API returns them).
+Nanoseconds = NewType("Nanoseconds", int)
+
+
+def _source() -> Any:
+    return attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class Limits:
+    """Circuit-breaker limits of an upstream cluster."""
+
+    max_connections: int | None = None
+    max_pending_requests: int | None = None
+    max_concurrent_requests: int | None = None
+
+
+@attrs.frozen
+class PassiveHealthCheck:
+    """Outlier detection of an upstream cluster."""
+
+    interval: Nanoseconds | None = None
+    max_failures: int | None = None
+    enforcing_consecutive_5xx: int | None = None
+    max_ejection_percent: int | None = None
+    base_ejection_time: Nanoseconds | None = None
+
+
+@attrs.frozen
+class UpstreamConfig:
+    """``UpstreamConfig.Defaults`` or one ``UpstreamConfig.Overrides`` entry."""
+
+    name: str = ""
+    namespace: str = ""
+    partition: str = ""
+    peer: str = ""
+    envoy_listener_json: str = ""
+    envoy_cluster_json: str = ""
+    protocol: str = ""
+    connect_timeout_ms: int = 0
+    limits: Limits | None = None
+    passive_health_check: PassiveHealthCheck | None = None
+    mesh_gateway: MeshGatewayConfig = MeshGatewayConfig()
+    balance_outbound_connections: str = ""
+    source: Source | None = _source()
+
+
+@attrs.frozen
+class UpstreamConfiguration:
+    """``service-defaults.UpstreamConfig``."""
+
+    overrides: tuple[UpstreamConfig, ...] = ()
+    defaults: UpstreamConfig | None = None
+
+
+@attrs.frozen
+class ProxyDefaults:
+    """``Kind = "proxy-defaults"`` (always named ``global``)."""
+
+    kind: str = "proxy-defaults"
+    name: str = "global"
+    config: Mapping[str, Any] = attrs.field(factory=dict)
+    mesh_gateway: MeshGatewayConfig = MeshGatewayConfig()
+    mode: ProxyMode = ProxyMode.DEFAULT
+    transparent_proxy: TransparentProxy | None = None
+    mutual_tls_mode: str = ""
+    expose: Expose = Expose()
+    access_logs: Mapping[str, Any] = attrs.field(factory=dict)
+    envoy_extensions: tuple[Mapping[str, Any], ...] = ()
+    failover_policy: Mapping[str, Any] = attrs.field(factory=dict)
+    prioritize_by_locality: Mapping[str, Any] = attrs.field(factory=dict)
+    meta: Mapping[str, str] = attrs.field(factory=dict)
+    namespace: str = ""
+    partition: str = ""
+    source: Source | None = _source()
+
+
+@attrs.frozen
+class ServiceDefaults:
+    """``Kind = "service-defaults"``."""
+
+    kind: str = "service-defaults"
+    name: str = ""
+    protocol: str = ""
+    mesh_gateway: MeshGatewayConfig = MeshGatewayConfig()
+    upstream_config: UpstreamConfiguration | None = None
+    mode: ProxyMode = ProxyMode.DEFAULT
+    transparent_proxy: TransparentProxy | None = None
+    mutual_tls_mode: str = ""
+    expose: Expose = Expose()
+    external_sni: str = ""
+    destination: Mapping[str, Any] = attrs.field(factory=dict)
+    max_inbound_connections: int = 0
+    local_connect_timeout_ms: int = 0
+    local_request_timeout_ms: int = 0
+    balance_inbound_connections: str = ""
+    rate_limits: Mapping[str, Any] = attrs.field(factory=dict)
+    envoy_extensions: tuple[Mapping[str, Any], ...] = ()
+    meta: Mapping[str, str] = attrs.field(factory=dict)
+    namespace: str = ""
+    partition: str = ""
+    source: Source | None = _source()
+
+
+@attrs.frozen
+class ResolverSubset:
+    """One named subset of a service-resolver."""
+
+    filter: str = ""
+    only_passing: bool = False
+
+
+@attrs.frozen
+class ResolverRedirect:
+    """``service-resolver.Redirect``."""
+
+    service: str = ""
+    service_subset: str = ""
+    namespace: str = ""
+    partition: str = ""
+    datacenter: str = ""
+    peer: str = ""
+    sameness_group: str = ""
+
+
+@attrs.frozen
+class FailoverTarget:
+    """One entry of ``Failover[...].Targets``."""
+
+    service: str = ""
+    service_subset: str = ""
+    namespace: str = ""
+    partition: str = ""
+    datacenter: str = ""
+    peer: str = ""
+
+
+@attrs.frozen
+class ResolverFailover:
+    """``service-resolver.Failover[<subset or *>]``."""
+
+    service: str = ""
+    service_subset: str = ""
+    namespace: str = ""
+    datacenters: tuple[str, ...] = ()
+    targets: tuple[FailoverTarget, ...] = ()
+    policy: Mapping[str, Any] = attrs.field(factory=dict)
+    sameness_group: str = ""
+
+
+@attrs.frozen
+class LoadBalancer:
+    """``service-resolver.LoadBalancer``."""
+
+    policy: str = ""
+    least_request_config: Mapping[str, Any] = attrs.field(factory=dict)
+    ring_hash_config: Mapping[str, Any] = attrs.field(factory=dict)
+    hash_policies: tuple[Mapping[str, Any], ...] = ()
+
+
+@attrs.frozen
+class ServiceResolver:
+    """``Kind = "service-resolver"``."""
+
+    kind: str = "service-resolver"
+    name: str = ""
+    default_subset: str = ""
+    subsets: Mapping[str, ResolverSubset] = attrs.field(factory=dict)
+    redirect: ResolverRedirect | None = None
+    failover: Mapping[str, ResolverFailover] = attrs.field(factory=dict)
+    connect_timeout: Nanoseconds | None = None
+    request_timeout: Nanoseconds | None = None
+    load_balancer: LoadBalancer | None = None
+    prioritize_by_locality: Mapping[str, Any] = attrs.field(factory=dict)
+    meta: Mapping[str, str] = attrs.field(factory=dict)
+    namespace: str = ""
+    partition: str = ""
+    source: Source | None = _source()
+
+
+@attrs.frozen
+class ServiceConsumer:
+    """Who an exported service is exported to: a peer, a partition or a sameness group."""
+
+    peer: str = ""
+    partition: str = ""
+    sameness_group: str = ""
+
+
+@attrs.frozen
+class ExportedService:
+    """One service of an exported-services entry."""
+
+    name: str = ""
+    namespace: str = ""
+    consumers: tuple[ServiceConsumer, ...] = ()
+
+
+@attrs.frozen
+class ExportedServices:
+    """``Kind = "exported-services"``; ``name`` is the exporting partition."""
+
+    kind: str = "exported-services"
+    name: str = "default"
+    services: tuple[ExportedService, ...] = ()
+    meta: Mapping[str, str] = attrs.field(factory=dict)
+    partition: str = ""
+    source: Source | None = _source()
+
+
+@attrs.frozen
+class MeshPeering:
+    """``mesh.Peering``."""
+
+    peer_through_mesh_gateways: bool = False
+
+
+@attrs.frozen
+class MeshConfigEntry:
+    """``Kind = "mesh"`` (one per partition, implicitly named ``mesh``)."""
+
+    kind: str = "mesh"
+    name: str = "mesh"
+    peering: MeshPeering | None = None
+    transparent_proxy: Mapping[str, Any] = attrs.field(factory=dict)
+    allow_enabling_permissive_mutual_tls: bool = False
+    validate_clusters: bool = False
+    tls: Mapping[str, Any] = attrs.field(factory=dict)
+    http: Mapping[str, Any] = attrs.field(factory=dict)
+    meta: Mapping[str, str] = attrs.field(factory=dict)
+    partition: str = ""
+    source: Source | None = _source()
+
+
+@attrs.frozen
+class OtherConfigEntry:
+    """A Consul config entry kind meshgw does not interpret (kept verbatim)."""
+
+    kind: str
+    name: str = ""
+    body: Mapping[str, Any] = attrs.field(factory=dict)
+    source: Source | None = _source()
+
+
+ConfigEntry = Union[
+    ProxyDefaults,
+    ServiceDefaults,
+    ServiceResolver,
+    ExportedServices,
+    MeshConfigEntry,
+    OtherConfigEntry,
+]

@@ -1,0 +1,195 @@
+"""The mesh: one local datacenter's view of registrations, config entries, catalog and peers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ..errors import LookupFailed
+from .catalog import CatalogEntry
+from .common import ServiceAddress, Source
+from .entries import (
+    ConfigEntry,
+    ExportedServices,
+    MeshConfigEntry,
+    ProxyDefaults,
+    ServiceDefaults,
+    ServiceResolver,
+)
+from .registration import Service
+
+__all__ = [
+    "DEFAULT_DATACENTER",
+    "DEFAULT_TRUST_DOMAIN",
+    "AgentConnect",
+    "Mesh",
+    "Peer",
+    "PeerService",
+    "TlsSettings",
+]
+
+#: Used when a mesh names no datacenter (Consul's own default).
+DEFAULT_DATACENTER = "dc1"
+#: Placeholder trust domain used when a mesh names none: the one in Consul's own test
+#: fixtures. A real cluster's trust domain is ``<cluster id>.consul``
+#: (``consul connect ca get-config`` / ``/v1/connect/ca/roots`` → ``TrustDomain``).
+DEFAULT_TRUST_DOMAIN = "11111111-2222-3333-4444-555555555555.consul"
+
+
+def _source() -> Any:
+    return attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class PeerService:
+    """A service a cluster peer exports to this cluster."""
+
+    name: str = ""
+    namespace: str = ""
+    partition: str = ""
+    protocol: str = ""
+
+
+@attrs.frozen
+class Peer:
+    """An established cluster peering, seen from this cluster.
+
+    ``name`` is this cluster's name for the peer; ``remote_name`` the name the peer gives
+    this cluster (it appears in the SNI of services the peer exports to us);
+    ``gateways`` are the peer's mesh gateways (their WAN addresses), which carry the
+    traffic of every imported service; ``server_name`` / ``server_addresses`` locate the
+    peer's servers for peering control-plane traffic through mesh gateways.
+    """
+
+    name: str = ""
+    partition: str = ""
+    trust_domain: str = ""
+    datacenter: str = ""
+    remote_name: str = ""
+    remote_partition: str = ""
+    server_name: str = ""
+    server_addresses: tuple[str, ...] = ()
+    gateways: tuple[ServiceAddress, ...] = ()
+    services: tuple[PeerService, ...] = ()
+    source: Source | None = _source()
+
+
+@attrs.frozen
+class AgentConnect:
+    """The agent's ``connect`` block (only what bears on mesh gateways)."""
+
+    enabled: bool = True
+    enable_mesh_gateway_wan_federation: bool = False
+    ca_provider: str = ""
+    ca_config: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class TlsSettings:
+    """Where sidecars find their certificates (see docs/certificates.md).
+
+    File paths may contain ``{service}``, ``{namespace}``, ``{partition}`` and
+    ``{datacenter}``, filled per proxy. With ``sds_cluster`` set, secrets are fetched
+    over SDS by the names ``sds_ca_secret`` and ``sds_cert_secret`` instead.
+    """
+
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    sds_cluster: str = ""
+    sds_ca_secret: str = ""
+    sds_cert_secret: str = ""
+
+
+@attrs.frozen
+class Mesh:
+    """Everything meshgw needs about a mesh, as seen from one (local) datacenter.
+
+    Build one with :func:`meshgw.load`, :func:`meshgw.loads` or :meth:`Mesh.from_dict`.
+    """
+
+    datacenter: str = DEFAULT_DATACENTER
+    primary_datacenter: str = ""
+    trust_domain: str = DEFAULT_TRUST_DOMAIN
+    domain: str = "consul"
+    partition: str = ""
+    node_name: str = ""
+    advertise_addr: str = ""
+    primary_gateways: tuple[str, ...] = ()
+    connect: AgentConnect = AgentConnect()
+    services: tuple[Service, ...] = ()
+    config_entries: tuple[ConfigEntry, ...] = ()
+    catalog: tuple[CatalogEntry, ...] = ()
+    peers: tuple[Peer, ...] = ()
+    tls: TlsSettings | None = None
+    sources: tuple[str, ...] = attrs.field(default=(), eq=False)
+    _index: dict[tuple[str, str, str], Any] = attrs.field(
+        init=False, factory=dict, eq=False, repr=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        index = self._index
+        for entry in self.config_entries:
+            key = (entry.kind, getattr(entry, "partition", "") or "default", entry.name)
+            index.setdefault(key, entry)
+        for svc in self.services:
+            index.setdefault(("service-id", "", svc.id), svc)
+        for svc in self.services:
+            index.setdefault(("service-name", "", svc.name), svc)
+        for peer in self.peers:
+            index.setdefault(("peer", peer.partition or "default", peer.name), peer)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, name: str | None = None) -> Mesh:
+        """Build a mesh from a mapping in any shape :func:`meshgw.loads` accepts."""
+        from ..load.documents import mesh_from_documents
+
+        return mesh_from_documents([(data, name)])
+
+    @property
+    def local_partition(self) -> str:
+        return self.partition or "default"
+
+    def service(self, name_or_id: str) -> Service:
+        """A registration by id, else by name; :class:`LookupFailed` when absent."""
+        found = self._index.get(("service-id", "", name_or_id)) or self._index.get(
+            ("service-name", "", name_or_id)
+        )
+        if found is None:
+            known = ", ".join(sorted({s.id for s in self.services})) or "none"
+            raise LookupFailed(f"no service registration {name_or_id!r} (registered: {known})")
+        return found  # type: ignore[no-any-return]
+
+    def proxy_defaults(self, partition: str = "") -> ProxyDefaults | None:
+        """The ``proxy-defaults`` entry of a partition (the local one by default)."""
+        p = partition or self.local_partition
+        return self._index.get(("proxy-defaults", p, "global"))  # type: ignore[no-any-return]
+
+    def service_defaults(self, name: str, partition: str = "") -> ServiceDefaults | None:
+        p = partition or self.local_partition
+        return self._index.get(("service-defaults", p, name))  # type: ignore[no-any-return]
+
+    def service_resolver(self, name: str, partition: str = "") -> ServiceResolver | None:
+        p = partition or self.local_partition
+        return self._index.get(("service-resolver", p, name))  # type: ignore[no-any-return]
+
+    def mesh_entry(self, partition: str = "") -> MeshConfigEntry | None:
+        p = partition or self.local_partition
+        return self._index.get(("mesh", p, "mesh"))  # type: ignore[no-any-return]
+
+    def exported_services(self, partition: str = "") -> ExportedServices | None:
+        p = partition or self.local_partition
+        entry = self._index.get(("exported-services", "default", p))
+        if entry is None:
+            entry = self._index.get(("exported-services", p, p))
+        return entry  # type: ignore[no-any-return]
+
+    def peer(self, name: str, partition: str = "") -> Peer:
+        p = partition or self.local_partition
+        found = self._index.get(("peer", p, name))
+        if found is None:
+            known = ", ".join(sorted(x.name for x in self.peers)) or "none"
+            raise LookupFailed(f"no peer {name!r} (known peers: {known})")
+        return found  # type: ignore[no-any-return]
