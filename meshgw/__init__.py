@@ -1,5 +1,74 @@
-"""meshgw: Consul mesh gateway and sidecar registrations to Envoy v3 configuration, offline."""
+"""meshgw: Consul mesh gateway and sidecar registrations to Envoy v3 configuration, offline.
+
+The public API is re-exported here; see docs/ for every name.
+"""
 
 from __future__ import annotations
 
+from .errors import (
+    LookupFailed,
+    MeshgwError,
+    ParseError,
+    Problem,
+    TranslationError,
+    ValidationError,
+)
+from .load.documents import load, loads
+from .model import (
+    CatalogEntry,
+    Check,
+    ConfigEntry,
+    ExportedServices,
+    GatewayMode,
+    Mesh,
+    MeshConfigEntry,
+    MeshGatewayConfig,
+    Peer,
+    Proxy,
+    ProxyDefaults,
+    ProxyMode,
+    Service,
+    ServiceAddress,
+    ServiceDefaults,
+    ServiceKind,
+    ServiceResolver,
+    Upstream,
+)
+
 __version__ = "0.1.0.dev0"
+
+__all__ = [
+    "CatalogEntry",
+    "Check",
+    "ConfigEntry",
+    "ExportedServices",
+    "GatewayMode",
+    "LookupFailed",
+    "Mesh",
+    "MeshConfigEntry",
+    "MeshGatewayConfig",
+    "MeshgwError",
+    "ParseError",
+    "Peer",
+    "Problem",
+    "Proxy",
+    "ProxyDefaults",
+    "ProxyMode",
+    "Service",
+    "ServiceAddress",
+    "ServiceDefaults",
+    "ServiceKind",
+    "ServiceResolver",
+    "TranslationError",
+    "Upstream",
+    "ValidationError",
+    "__version__",
+    "load",
+    "loads",
+]
+
+# Errors show as ``meshgw.ValidationError`` in tracebacks. (Models keep their defining
+# module: their string annotations are resolved against it.)
+for _cls in (LookupFailed, MeshgwError, ParseError, Problem, TranslationError, ValidationError):
+    _cls.__module__ = __name__
+del _cls

@@ -207,9 +207,7 @@ def _normalise(value: Any, cls: type, spec: _Spec) -> tuple[dict[str, Any], list
             if len(item) == 1 and isinstance(item[0], Mapping):
                 item = item[0]
             elif all(isinstance(x, Mapping) for x in item):
-                problems.append(
-                    Invalid(f"given {len(item)} times, expected one object", [name])
-                )
+                problems.append(Invalid(f"given {len(item)} times, expected one object", [name]))
                 continue
         out[name] = item
     if spec.has_source:
@@ -291,7 +289,7 @@ def _structure_nanoseconds(value: Any, _: Any) -> int:
 
 
 def _enum_hook(enum_cls: type[enum.Enum], what: str) -> Callable[[Any, Any], Any]:
-    values = [m.value for m in enum_cls]  # type: ignore[var-annotated]
+    values: list[str] = [m.value for m in enum_cls]
     expected = [v for v in values if v]
     listed = ", ".join(expected[:-1]) + f" or {expected[-1]}" if len(expected) > 1 else expected[0]
     by_value = {m.value: m for m in enum_cls}
@@ -310,13 +308,17 @@ def _raise(message: str) -> Any:
     raise Invalid(message)
 
 
+def _note(exc: Exception, note: str) -> None:
+    # add_note() is Python 3.11+; cattrs reads __notes__ on 3.10 too.
+    notes: list[str] = getattr(exc, "__notes__", [])
+    exc.__notes__ = [*notes, note]  # type: ignore[attr-defined]
+
+
 def _group(message: str, errors: list[Exception], cls: type) -> Exception:
     return IterableValidationError(message, errors, cls)
 
 
-def _mapping_hook(
-    conv: cattrs.Converter, detailed: bool
-) -> Callable[[Any, Any], Any]:
+def _mapping_hook(conv: cattrs.Converter, detailed: bool) -> Callable[[Any, Any], Any]:
     def hook(value: Any, tp: Any) -> Any:
         value = _unwrap_block(value)
         if not isinstance(value, Mapping):
@@ -333,9 +335,10 @@ def _mapping_hook(
             except Exception as exc:
                 if not detailed:
                     raise
-                exc.__notes__ = [*getattr(exc, "__notes__", []), IterableValidationNote(
-                    f"Structuring mapping value @ key {key!r}", key, vtype
-                )]
+                _note(
+                    exc,
+                    IterableValidationNote(f"Structuring mapping value @ key {key!r}", key, vtype),
+                )
                 errors.append(exc)
         if errors:
             raise _group("while structuring a mapping", errors, dict)
@@ -360,9 +363,7 @@ def _tuple_hook(conv: cattrs.Converter, detailed: bool) -> Callable[[Any, Any], 
             try:
                 out.append(conv.structure(item, etype))
             except Exception as exc:
-                exc.__notes__ = [*getattr(exc, "__notes__", []), IterableValidationNote(
-                    f"Structuring list item @ index {i}", i, etype
-                )]
+                _note(exc, IterableValidationNote(f"Structuring list item @ index {i}", i, etype))
                 errors.append(exc)
         if errors:
             raise _group("while structuring a list", errors, tuple)
@@ -373,7 +374,9 @@ def _tuple_hook(conv: cattrs.Converter, detailed: bool) -> Callable[[Any, Any], 
 
 def _class_hook_factory(conv: cattrs.Converter, detailed: bool) -> Callable[[type], Any]:
     def factory(cls: type) -> Callable[[Any, Any], Any]:
-        base = make_dict_structure_fn(cls, conv, _cattrs_detailed_validation=detailed)
+        base: Callable[[Any, Any], Any] = make_dict_structure_fn(
+            cls, conv, _cattrs_detailed_validation=detailed
+        )
         spec = _spec(cls)
 
         def hook(value: Any, _: Any) -> Any:
@@ -407,6 +410,14 @@ def _resolve_all() -> None:
                 attrs.resolve_types(obj)
 
 
+def _is_mapping_type(tp: Any) -> bool:
+    return typing.get_origin(tp) in (Mapping, dict) or tp is Mapping or tp is dict
+
+
+def _is_sequence_type(tp: Any) -> bool:
+    return typing.get_origin(tp) in (tuple, list)
+
+
 def _build(detailed: bool) -> cattrs.Converter:
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     conv.register_structure_hook(str, _structure_str)
@@ -420,12 +431,10 @@ def _build(detailed: bool) -> cattrs.Converter:
     conv.register_structure_hook(common.ProxyMode, _enum_hook(common.ProxyMode, "proxy mode"))
     conv.register_structure_hook_func(lambda t: t is Any, _structure_any)
     conv.register_structure_hook_func(
-        lambda t: typing.get_origin(t) in (Mapping, dict) or t in (Mapping, dict),
+        _is_mapping_type,
         _mapping_hook(conv, detailed),
     )
-    conv.register_structure_hook_func(
-        lambda t: typing.get_origin(t) in (tuple, list), _tuple_hook(conv, detailed)
-    )
+    conv.register_structure_hook_func(_is_sequence_type, _tuple_hook(conv, detailed))
     conv.register_structure_hook_factory(attrs.has, _class_hook_factory(conv, detailed))
     return conv
 
@@ -467,7 +476,9 @@ class StructureFailed(Exception):
         self.problems = problems
 
 
-def _walk(exc: BaseException, path: tuple[PathElem, ...]) -> Iterator[tuple[tuple[PathElem, ...], str]]:
+def _walk(
+    exc: BaseException, path: tuple[PathElem, ...]
+) -> Iterator[tuple[tuple[PathElem, ...], str]]:
     if isinstance(exc, ClassValidationError | IterableValidationError):
         for sub in exc.exceptions:
             elem: PathElem | None = None

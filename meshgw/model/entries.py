@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NewType, Union
+from typing import Any, NewType
 
 import attrs
 
@@ -283,11 +283,11 @@ class OtherConfigEntry:
     source: Source | None = _source()
 
 
-ConfigEntry = Union[
-    ProxyDefaults,
-    ServiceDefaults,
-    ServiceResolver,
-    ExportedServices,
-    MeshConfigEntry,
-    OtherConfigEntry,
-]
+ConfigEntry = (
+    ProxyDefaults
+    | ServiceDefaults
+    | ServiceResolver
+    | ExportedServices
+    | MeshConfigEntry
+    | OtherConfigEntry
+)

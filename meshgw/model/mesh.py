@@ -165,26 +165,26 @@ class Mesh:
     def proxy_defaults(self, partition: str = "") -> ProxyDefaults | None:
         """The ``proxy-defaults`` entry of a partition (the local one by default)."""
         p = partition or self.local_partition
-        return self._index.get(("proxy-defaults", p, "global"))  # type: ignore[no-any-return]
+        return self._index.get(("proxy-defaults", p, "global"))
 
     def service_defaults(self, name: str, partition: str = "") -> ServiceDefaults | None:
         p = partition or self.local_partition
-        return self._index.get(("service-defaults", p, name))  # type: ignore[no-any-return]
+        return self._index.get(("service-defaults", p, name))
 
     def service_resolver(self, name: str, partition: str = "") -> ServiceResolver | None:
         p = partition or self.local_partition
-        return self._index.get(("service-resolver", p, name))  # type: ignore[no-any-return]
+        return self._index.get(("service-resolver", p, name))
 
     def mesh_entry(self, partition: str = "") -> MeshConfigEntry | None:
         p = partition or self.local_partition
-        return self._index.get(("mesh", p, "mesh"))  # type: ignore[no-any-return]
+        return self._index.get(("mesh", p, "mesh"))
 
     def exported_services(self, partition: str = "") -> ExportedServices | None:
         p = partition or self.local_partition
         entry = self._index.get(("exported-services", "default", p))
         if entry is None:
             entry = self._index.get(("exported-services", p, p))
-        return entry  # type: ignore[no-any-return]
+        return entry
 
     def peer(self, name: str, partition: str = "") -> Peer:
         p = partition or self.local_partition

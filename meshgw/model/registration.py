@@ -25,6 +25,7 @@ __all__ = [
     "Weights",
 ]
 
+
 def _source() -> Any:
     return attrs.field(default=None, eq=False, repr=False)
 

@@ -1,0 +1,645 @@
+"""Documents → Mesh: shape detection, structuring, sidecar expansion, validation, merging.
+
+A document is one file (or mapping). It may be a mesh file / agent configuration file, a
+bare config entry (``Kind = ...`` as for ``consul config write``), an HTTP API
+registration payload (``PUT /v1/agent/service/register``), a catalog registration
+(``PUT /v1/catalog/register``), or what ``GET /v1/agent/service/:id``,
+``/v1/catalog/service/:name`` and ``/v1/health/service/:name`` return.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..errors import MeshgwError, Problem, ValidationError
+from ..model.catalog import CatalogEntry
+from ..model.common import ServiceKind
+from ..model.entries import (
+    ConfigEntry,
+    ExportedServices,
+    MeshConfigEntry,
+    OtherConfigEntry,
+    ProxyDefaults,
+    ServiceDefaults,
+    ServiceResolver,
+)
+from ..model.mesh import (
+    DEFAULT_DATACENTER,
+    DEFAULT_TRUST_DOMAIN,
+    AgentConnect,
+    Mesh,
+    Peer,
+    TlsSettings,
+)
+from ..model.registration import Check, Service
+from . import convert
+from .convert import PathElem, StructureFailed, norm_key
+
+__all__ = ["load", "loads", "mesh_from_documents", "render_path"]
+
+CONFIG_ENTRY_CLASSES: dict[str, type] = {
+    "proxy-defaults": ProxyDefaults,
+    "service-defaults": ServiceDefaults,
+    "service-resolver": ServiceResolver,
+    "exported-services": ExportedServices,
+    "mesh": MeshConfigEntry,
+}
+#: Consul kinds meshgw keeps without interpreting them.
+OTHER_CONFIG_KINDS = frozenset(
+    {
+        "service-router",
+        "service-splitter",
+        "service-intentions",
+        "ingress-gateway",
+        "terminating-gateway",
+        "sameness-group",
+        "api-gateway",
+        "bound-api-gateway",
+        "inline-certificate",
+        "file-system-certificate",
+        "http-route",
+        "tcp-route",
+        "jwt-provider",
+        "control-plane-request-limit",
+        "rate-limit-ip-config",
+    }
+)
+
+#: Agent configuration keys that do not bear on meshgw: accepted and ignored so that a
+#: real agent configuration file loads. Anything else unknown is an error.
+AGENT_KEYS_IGNORED = frozenset(
+    norm_key(k)
+    for k in """
+    acl addresses advertise_addr_ipv4 advertise_addr_ipv6 advertise_addr_wan
+    advertise_addr_wan_ipv4 advertise_addr_wan_ipv6 audit auto_config auto_encrypt
+    auto_reload_config autopilot bind_addr bootstrap bootstrap_expect ca_file ca_path
+    cert_file check checks check_update_interval client_addr cloud
+    config_entries_bootstrap data_dir default_query_time disable_anonymous_signature
+    disable_host_node_id disable_remote_exec disable_update_check discard_check_output
+    discovery_max_stale dns_config enable_acl_replication enable_agent_tls_for_checks
+    enable_central_service_config enable_debug enable_local_script_checks
+    enable_script_checks enable_syslog encrypt encrypt_verify_incoming
+    encrypt_verify_outgoing experiments http_config key_file leave_on_terminate
+    license_path limits locality log_file log_json log_level log_rotate_bytes
+    log_rotate_duration log_rotate_max_files max_query_time node_id node_meta peering
+    performance pid_file ports primary_gateways_interval protocol raft_boltdb
+    raft_logstore raft_protocol raft_snapshot_interval raft_snapshot_threshold
+    raft_trailing_logs read_replica reconnect_timeout reconnect_timeout_wan recursors
+    rejoin_after_leave reporting retry_interval retry_interval_wan retry_join
+    retry_join_wan retry_max retry_max_wan rpc segment segments serf_lan
+    serf_lan_allowed_cidrs serf_wan serf_wan_allowed_cidrs server server_name
+    session_ttl_min skip_leave_on_interrupt start_join start_join_wan syslog_facility
+    telemetry tls translate_wan_addrs ui ui_config ui_content_path unix_sockets
+    use_streaming_backend verify_incoming verify_incoming_https verify_incoming_rpc
+    verify_outgoing verify_server_hostname watches xds
+    """.split()
+)
+
+_MESH_KEYS = frozenset(
+    norm_key(k)
+    for k in """
+    datacenter primary_datacenter trust_domain domain partition node_name advertise_addr
+    primary_gateways connect service services config_entries catalog peers mesh_tls
+    """.split()
+)
+_SERVICE_KEYS = frozenset(
+    norm_key(k)
+    for k in """
+    name id kind port address tagged_addresses meta tags proxy connect socket_path
+    weights checks check enable_tag_override contenthash
+    """.split()
+)
+_IDENT = re.compile(r"^[A-Za-z0-9_-]+$")
+
+SIDECAR_MIN_PORT = 21000
+SIDECAR_MAX_PORT = 21255
+
+
+def render_path(path: Sequence[PathElem]) -> str:
+    """``("service", "proxy", "upstreams", 1, "mesh_gateway")`` →
+    ``service.proxy.upstreams[1].mesh_gateway``."""
+    out = ""
+    for elem in path:
+        if isinstance(elem, int):
+            out += f"[{elem}]"
+        elif _IDENT.match(elem):
+            out += f".{elem}" if out else elem
+        else:
+            out += f'["{elem}"]'
+    return out
+
+
+@attrs.define
+class _Doc:
+    """One document and what is needed to locate problems in it."""
+
+    name: str | None
+    raw: Any
+    text: str | None = None
+    fmt: str | None = None
+    _located: Any = None
+    problems: list[Problem] = attrs.field(factory=list)
+
+    def line(self, path: Sequence[PathElem]) -> int | None:
+        from .raw import line_of
+
+        tree = self.raw
+        if not hasattr(tree, "key_lines") and not hasattr(tree, "item_lines"):
+            if self.text is None or self.fmt != "json":
+                return None
+            if self._located is None:
+                from .jsonread import locate_json
+
+                try:
+                    self._located = locate_json(self.text, name=self.name)
+                except MeshgwError:
+                    return None
+            tree = self._located
+        return line_of(tree, list(path))
+
+    def report(self, path: Sequence[PathElem], message: str) -> None:
+        self.problems.append(Problem(render_path(path), message, self.name, self.line(path)))
+
+
+@attrs.define
+class _Parts:
+    """What one document contributes to a Mesh."""
+
+    settings: dict[str, tuple[Any, str | None]] = attrs.field(factory=dict)
+    services: list[tuple[Service, _Doc, tuple[PathElem, ...]]] = attrs.field(factory=list)
+    entries: list[tuple[ConfigEntry, _Doc, tuple[PathElem, ...]]] = attrs.field(factory=list)
+    catalog: list[tuple[CatalogEntry, _Doc, tuple[PathElem, ...]]] = attrs.field(factory=list)
+    peers: list[tuple[Peer, _Doc, tuple[PathElem, ...]]] = attrs.field(factory=list)
+
+
+# --- reading text ---------------------------------------------------------------------
+
+
+def _detect_format(text: str, name: str | None) -> str:
+    if name:
+        suffix = Path(name).suffix.lower()
+        if suffix == ".json":
+            return "json"
+        if suffix in (".hcl", ".tf", ".conf"):
+            return "hcl"
+    stripped = text.lstrip()
+    return "json" if stripped[:1] in ("{", "[") and not stripped.startswith("{{") else "hcl"
+
+
+def _read(text: str, fmt: str, name: str | None) -> Any:
+    if fmt == "json":
+        from .jsonread import parse_json
+
+        return parse_json(text, name=name)
+    if fmt == "hcl":
+        from .hcl import parse_hcl
+
+        return parse_hcl(text, name=name)
+    raise MeshgwError(f'unknown format {fmt!r} (expected "hcl" or "json")')
+
+
+def loads(text: str, format: str | None = None, *, name: str | None = None) -> Mesh:
+    """Load one document from text. ``format`` is ``"hcl"`` or ``"json"`` (guessed from
+    ``name``'s suffix or the text when omitted); ``name`` is used in error messages."""
+    fmt = format or _detect_format(text, name)
+    raw = _read(text, fmt, name)
+    return _build([_Doc(name, raw, text, fmt)])
+
+
+def load(*paths: str | os.PathLike[str]) -> Mesh:
+    """Load and merge one or more files (``.hcl`` or ``.json``) into one Mesh.
+
+    A directory loads every ``.hcl`` and ``.json`` file in it, in name order, like
+    Consul's ``-config-dir``.
+    """
+    docs: list[_Doc] = []
+    for path in _expand(paths):
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise MeshgwError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise MeshgwError(f"{path}: not UTF-8 text ({exc.reason})") from None
+        name = str(path)
+        fmt = _detect_format(text, name)
+        docs.append(_Doc(name, _read(text, fmt, name), text, fmt))
+    if not docs:
+        raise MeshgwError("no files given to load")
+    return _build(docs)
+
+
+def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out.extend(
+                sorted(c for c in path.iterdir() if c.suffix in (".hcl", ".json") and c.is_file())
+            )
+        else:
+            out.append(path)
+    return out
+
+
+def mesh_from_documents(items: Iterable[tuple[Any, str | None]]) -> Mesh:
+    """Build a Mesh from already-parsed documents (mappings or lists)."""
+    return _build([_Doc(name, data) for data, name in items])
+
+
+# --- shape detection ------------------------------------------------------------------
+
+
+def _get(mapping: Mapping[str, Any], key: str) -> tuple[str, Any] | None:
+    for k, v in mapping.items():
+        if isinstance(k, str) and norm_key(k) == key:
+            return k, v
+    return None
+
+
+def _collect(doc: _Doc, parts: _Parts) -> None:
+    raw = doc.raw
+    if isinstance(raw, list):
+        for i, item in enumerate(raw):
+            _collect_item(doc, parts, item, (i,))
+        return
+    if not isinstance(raw, Mapping):
+        doc.report((), "expected an object (a mesh file, registration or config entry)")
+        return
+    _collect_item(doc, parts, raw, (), top=True)
+
+
+def _collect_item(
+    doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...], top: bool = False
+) -> None:
+    if not isinstance(raw, Mapping):
+        doc.report(path, f"expected an object, got {convert.describe(raw)}")
+        return
+    keys = {norm_key(k) for k in raw if isinstance(k, str)}
+    kind = _get(raw, "kind")
+    if (
+        kind is not None
+        and isinstance(kind[1], str)
+        and (kind[1] in CONFIG_ENTRY_CLASSES or kind[1] in OTHER_CONFIG_KINDS)
+    ):
+        _add_entry(doc, parts, raw, path)
+    elif "node" in keys and isinstance(_get(raw, "node")[1], Mapping):  # type: ignore[index]
+        _add_catalog(doc, parts, _from_health(raw), path)
+    elif "servicename" in keys and "node" in keys:
+        _add_catalog(doc, parts, _from_catalog_service(raw), path)
+    elif "node" in keys:
+        _add_catalog(doc, parts, raw, path)
+    elif (kind is not None and not (keys & _MESH_KEYS - {"service"})) or (
+        keys & _SERVICE_KEYS and not keys & (_MESH_KEYS - {"partition", "datacenter"})
+    ):
+        _add_service(doc, parts, raw, path)
+    elif top:
+        _collect_mesh_file(doc, parts, raw)
+    else:
+        doc.report(path, "cannot tell what this object is (no kind, node or service name)")
+
+
+def _from_health(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``/v1/health/service/:name`` element → catalog registration shape."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        nk = norm_key(key)
+        if nk == "node" and isinstance(value, Mapping):
+            for nkey, nval in value.items():
+                out["node_meta" if norm_key(nkey) == "meta" else nkey] = nval
+        else:
+            out[key] = value
+    return out
+
+
+def _from_catalog_service(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``/v1/catalog/service/:name`` element → catalog registration shape."""
+    out: dict[str, Any] = {}
+    service: dict[str, Any] = {}
+    for key, value in raw.items():
+        nk = norm_key(key)
+        if nk.startswith("service") and nk != "service":
+            rest = key[len("service") :].lstrip("_")
+            service["name" if norm_key(rest) == "name" else rest] = value
+        elif nk in ("namespace",):
+            service[key] = value
+        else:
+            out[key] = value
+    out["service"] = service
+    return out
+
+
+# --- structuring each part ------------------------------------------------------------
+
+
+def _structure(doc: _Doc, raw: Any, cls: type, path: tuple[PathElem, ...]) -> Any:
+    try:
+        return convert.structure(raw, cls, doc.name)
+    except StructureFailed as failed:
+        for sub, message in failed.problems:
+            doc.report((*path, *sub), message)
+        return None
+
+
+def _add_service(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...]) -> None:
+    svc = _structure(doc, raw, Service, path)
+    if svc is not None:
+        parts.services.append((svc, doc, path))
+
+
+def _add_catalog(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...]) -> None:
+    entry = _structure(doc, raw, CatalogEntry, path)
+    if entry is not None:
+        parts.catalog.append((entry, doc, path))
+
+
+def _add_entry(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...]) -> None:
+    raw = convert._unwrap_block(raw)
+    if not isinstance(raw, Mapping):
+        doc.report(path, f"expected a config entry object, got {convert.describe(raw)}")
+        return
+    found = _get(raw, "kind")
+    if found is None:
+        doc.report(path, "config entry has no Kind")
+        return
+    _, kind = found
+    if not isinstance(kind, str):
+        doc.report((*path, "kind"), f"Kind must be a string, got {convert.describe(kind)}")
+        return
+    cls = CONFIG_ENTRY_CLASSES.get(kind)
+    if cls is None:
+        if kind in OTHER_CONFIG_KINDS:
+            name = _get(raw, "name")
+            entry = OtherConfigEntry(
+                kind=kind,
+                name=name[1] if name and isinstance(name[1], str) else "",
+                body=convert.to_plain(raw),
+            )
+            parts.entries.append((entry, doc, path))
+            return
+        known = ", ".join(sorted([*CONFIG_ENTRY_CLASSES, *OTHER_CONFIG_KINDS]))
+        doc.report(
+            (*path, "kind"), f'invalid config entry kind "{kind}" (expected one of: {known})'
+        )
+        return
+    entry = _structure(doc, raw, cls, path)
+    if entry is not None:
+        if entry.kind != kind:
+            entry = attrs.evolve(entry, kind=kind)
+        parts.entries.append((entry, doc, path))
+
+
+@attrs.frozen
+class _ConfigEntries:
+    bootstrap: tuple[Any, ...] = ()
+
+
+@attrs.frozen
+class _MeshFile:
+    """The top level of a mesh file / agent configuration file."""
+
+    datacenter: str = ""
+    primary_datacenter: str = ""
+    trust_domain: str = ""
+    domain: str = ""
+    partition: str = ""
+    node_name: str = ""
+    advertise_addr: str = ""
+    primary_gateways: tuple[str, ...] = ()
+    connect: AgentConnect | None = None
+    service: Any = None
+    services: Any = None
+    config_entries: _ConfigEntries | None = None
+    catalog: tuple[Any, ...] = ()
+    peers: tuple[Peer, ...] = ()
+    mesh_tls: TlsSettings | None = None
+
+
+_MESH_SETTINGS = (
+    "datacenter",
+    "primary_datacenter",
+    "trust_domain",
+    "domain",
+    "partition",
+    "node_name",
+    "advertise_addr",
+    "primary_gateways",
+    "connect",
+    "mesh_tls",
+)
+
+
+def _collect_mesh_file(doc: _Doc, parts: _Parts, raw: Mapping[str, Any]) -> None:
+    kept = {
+        k: v
+        for k, v in raw.items()
+        if not (isinstance(k, str) and norm_key(k) in AGENT_KEYS_IGNORED)
+    }
+    mesh_file = _structure(doc, kept, _MeshFile, ())
+    if mesh_file is None:
+        return
+    for name in _MESH_SETTINGS:
+        value = getattr(mesh_file, name)
+        if value not in ("", (), None):
+            parts.settings[name] = (value, doc.name)
+    for key in ("service", "services"):
+        value = getattr(mesh_file, key)
+        if value is None:
+            continue
+        items = value if isinstance(value, list) else [value]
+        if key == "services" and isinstance(value, Mapping):
+            doc.report((key,), "expected a list of services, got an object")
+            continue
+        for i, item in enumerate(items):
+            sub: tuple[PathElem, ...] = (
+                (key, i)
+                if isinstance(value, list) and (key == "services" or len(items) > 1)
+                else (key,)
+            )
+            _add_service(doc, parts, item, sub)
+    if mesh_file.config_entries is not None:
+        for i, item in enumerate(mesh_file.config_entries.bootstrap):
+            _add_entry(doc, parts, item, ("config_entries", "bootstrap", i))
+    for i, item in enumerate(mesh_file.catalog):
+        _collect_item(doc, parts, item, ("catalog", i))
+    for i, peer in enumerate(mesh_file.peers):
+        parts.peers.append((peer, doc, ("peers", i)))
+
+
+# --- expansion, validation and merging ------------------------------------------------
+
+
+def _expand_sidecars(parts: _Parts) -> None:
+    used = {svc.port for svc, _, _ in parts.services if svc.port}
+    expanded: list[tuple[Service, _Doc, tuple[PathElem, ...]]] = []
+    for svc, doc, path in parts.services:
+        if not svc.id:
+            svc = attrs.evolve(svc, id=svc.name)
+        sidecar = svc.connect.sidecar_service if svc.connect is not None else None
+        if sidecar is None:
+            expanded.append((svc, doc, path))
+            continue
+        spath = (*path, "connect", "sidecar_service")
+        assert svc.connect is not None
+        parent = attrs.evolve(svc, connect=attrs.evolve(svc.connect, sidecar_service=None))
+        expanded.append((parent, doc, path))
+        made = _make_sidecar(parent, sidecar, doc, spath, used)
+        if made is not None:
+            expanded.append((made, doc, spath))
+    parts.services[:] = expanded
+
+
+def _make_sidecar(
+    parent: Service, sidecar: Service, doc: _Doc, path: tuple[PathElem, ...], used: set[int]
+) -> Service | None:
+    ok = True
+    if sidecar.id:
+        doc.report(
+            (*path, "id"),
+            "sidecar_service can't specify an id (it is always <parent id>-sidecar-proxy)",
+        )
+        ok = False
+    if sidecar.connect is not None and sidecar.connect.sidecar_service is not None:
+        doc.report(
+            (*path, "connect", "sidecar_service"),
+            "sidecar_service can't have a nested sidecar_service",
+        )
+        ok = False
+    if sidecar.kind not in (ServiceKind.TYPICAL, ServiceKind.CONNECT_PROXY):
+        doc.report(
+            (*path, "kind"), f'a sidecar_service must be a connect-proxy, not "{sidecar.kind}"'
+        )
+        ok = False
+    if not ok:
+        return None
+    proxy = sidecar.proxy or _empty_proxy()
+    changes: dict[str, Any] = {
+        "destination_service_name": parent.name,
+        "destination_service_id": parent.id,
+    }
+    if not proxy.local_service_socket_path and (
+        not proxy.local_service_address or proxy.local_service_port < 1
+    ):
+        if parent.socket_path:
+            changes["local_service_socket_path"] = parent.socket_path
+        else:
+            changes["local_service_address"] = proxy.local_service_address or "127.0.0.1"
+            changes["local_service_port"] = (
+                proxy.local_service_port if proxy.local_service_port >= 1 else parent.port
+            )
+    port = sidecar.port
+    if port < 1:
+        port = next((p for p in range(SIDECAR_MIN_PORT, SIDECAR_MAX_PORT + 1) if p not in used), 0)
+        if not port:
+            doc.report(
+                (*path, "port"),
+                "no port given for sidecar_service and none left in "
+                f"[{SIDECAR_MIN_PORT}, {SIDECAR_MAX_PORT}]",
+            )
+            return None
+    used.add(port)
+    checks = sidecar.checks
+    listen_host = (
+        sidecar.address
+        or changes.get("local_service_address")
+        or proxy.local_service_address
+        or "127.0.0.1"
+    )
+    if not checks:
+        checks = (
+            Check(
+                id=f"service:{parent.id}-sidecar-proxy:1",
+                name="Connect Sidecar Listening",
+                tcp=f"{listen_host}:{port}",
+                interval="10s",
+            ),
+            Check(
+                id=f"service:{parent.id}-sidecar-proxy:2",
+                name=f"Connect Sidecar Aliasing {parent.id}",
+                alias_service=parent.id,
+            ),
+        )
+    return attrs.evolve(
+        sidecar,
+        kind=ServiceKind.CONNECT_PROXY,
+        id=f"{parent.id}-sidecar-proxy",
+        name=sidecar.name or f"{parent.name}-sidecar-proxy",
+        address=sidecar.address or parent.address,
+        tags=sidecar.tags or parent.tags,
+        meta=sidecar.meta or parent.meta,
+        locality=sidecar.locality or parent.locality,
+        token=sidecar.token or parent.token,
+        namespace=parent.namespace,
+        partition=parent.partition,
+        port=port,
+        checks=checks,
+        proxy=attrs.evolve(proxy, **changes),
+    )
+
+
+def _empty_proxy() -> Any:
+    from ..model.registration import Proxy
+
+    return Proxy()
+
+
+_SCALAR_DEFAULTS: dict[str, Any] = {
+    "datacenter": DEFAULT_DATACENTER,
+    "trust_domain": DEFAULT_TRUST_DOMAIN,
+    "domain": "consul",
+}
+
+
+def _build(docs: list[_Doc]) -> Mesh:
+    parts = _Parts()
+    settings_seen: dict[str, tuple[Any, str | None]] = {}
+    for doc in docs:
+        doc_parts = _Parts()
+        _collect(doc, doc_parts)
+        for key, (value, source) in doc_parts.settings.items():
+            if key in settings_seen and settings_seen[key][0] != value:
+                doc.report(
+                    (key,),
+                    f"{key} is {value!r} here but {settings_seen[key][0]!r} in "
+                    f"{settings_seen[key][1] or '<input>'}",
+                )
+            settings_seen.setdefault(key, (value, source))
+        parts.services.extend(doc_parts.services)
+        parts.entries.extend(doc_parts.entries)
+        parts.catalog.extend(doc_parts.catalog)
+        parts.peers.extend(doc_parts.peers)
+    _expand_sidecars(parts)
+    settings = {k: v for k, (v, _) in settings_seen.items()}
+    datacenter = settings.get("datacenter") or DEFAULT_DATACENTER
+    # Catalog entries without a datacenter are in the local one, as Consul's catalog
+    # register endpoint assumes.
+    parts.catalog[:] = [
+        (e if e.datacenter else attrs.evolve(e, datacenter=datacenter), d, p)
+        for e, d, p in parts.catalog
+    ]
+    from . import validate
+
+    validate.validate_parts(parts, settings)
+    problems = [p for doc in docs for p in doc.problems]
+    if problems:
+        raise ValidationError(problems)
+    kwargs: dict[str, Any] = {
+        k: settings.get(k, _SCALAR_DEFAULTS.get(k))
+        for k in _MESH_SETTINGS
+        if k in settings or k in _SCALAR_DEFAULTS
+    }
+    tls = kwargs.pop("mesh_tls", None)
+    return Mesh(
+        **kwargs,
+        tls=tls,
+        services=tuple(s for s, _, _ in parts.services),
+        config_entries=tuple(e for e, _, _ in parts.entries),
+        catalog=tuple(c for c, _, _ in parts.catalog),
+        peers=tuple(p for p, _, _ in parts.peers),
+        sources=tuple(d.name for d in docs if d.name),
+    )

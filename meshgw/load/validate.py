@@ -1,0 +1,515 @@
+"""Cross-field rules: what Consul rejects (and what it only warns about) becomes a Problem.
+
+Each rule reports through the document it came from, so every problem carries its file,
+line and field path. All problems of all documents are raised together.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .. import proxyconfig
+from ..model.catalog import Health
+from ..model.common import ServiceKind
+from ..model.entries import (
+    ExportedServices,
+    ProxyDefaults,
+    ServiceDefaults,
+    ServiceResolver,
+    UpstreamConfig,
+)
+from ..model.registration import Service, Upstream
+from .convert import PathElem
+
+if TYPE_CHECKING:
+    from .documents import _Doc, _Parts
+
+__all__ = ["validate_parts"]
+
+_META_KEY = re.compile(r"^[a-zA-Z0-9_-]+$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+_CHECK_STATUSES = ("", *Health.ALL)
+_PROTOCOLS = ("", "tcp", "http", "http2", "grpc")
+_LB_POLICIES = ("", "random", "round_robin", "least_request", "ring_hash", "maglev")
+Path = tuple[PathElem, ...]
+
+
+def validate_parts(parts: _Parts, settings: Mapping[str, Any]) -> None:
+    """Run every rule over what the documents contributed."""
+    seen_ids: dict[str, Path] = {}
+    for svc, doc, path in parts.services:
+        _service(svc, doc, path, local=True)
+        if svc.id in seen_ids:
+            doc.report((*path, "id"), f'duplicate service id "{svc.id}" (ids must be unique)')
+        seen_ids.setdefault(svc.id, path)
+    for node, doc, path in parts.catalog:
+        if not node.node:
+            doc.report((*path, "node"), "node is required")
+        if not node.address:
+            doc.report((*path, "address"), "address is required")
+        if node.service is not None:
+            _service(node.service, doc, (*path, "service"), local=False)
+        for i, check in enumerate(node.checks):
+            _check_status(check.status, doc, (*path, "checks", i, "status"))
+    seen_entries: dict[tuple[str, str, str], Path] = {}
+    for entry, doc, path in parts.entries:
+        key = (entry.kind, getattr(entry, "partition", "") or "default", entry.name)
+        if key in seen_entries:
+            doc.report(path, f'duplicate {entry.kind} config entry "{entry.name}"')
+        seen_entries.setdefault(key, path)
+        if isinstance(entry, ProxyDefaults):
+            _proxy_defaults(entry, doc, path)
+        elif isinstance(entry, ServiceDefaults):
+            _service_defaults(entry, doc, path)
+        elif isinstance(entry, ServiceResolver):
+            _resolver(entry, doc, path)
+        elif isinstance(entry, ExportedServices):
+            _exported(entry, doc, path)
+    seen_peers: set[tuple[str, str]] = set()
+    for peer, doc, path in parts.peers:
+        if not peer.name:
+            doc.report((*path, "name"), "peer name is required")
+        if (peer.partition, peer.name) in seen_peers:
+            doc.report((*path, "name"), f'duplicate peer "{peer.name}"')
+        seen_peers.add((peer.partition, peer.name))
+        for i, gw in enumerate(peer.gateways):
+            _port(gw.port, doc, (*path, "gateways", i, "port"), required=True)
+            if not gw.address:
+                doc.report((*path, "gateways", i, "address"), "address is required")
+        for i, addr in enumerate(peer.server_addresses):
+            host, _, port = addr.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                doc.report((*path, "server_addresses", i), f'expected "host:port", got "{addr}"')
+
+
+# --- services ---------------------------------------------------------------------------
+
+
+def _port(value: int, doc: _Doc, path: Path, required: bool = False) -> None:
+    if value < 0 or value > 65535:
+        doc.report(path, f"port {value} is out of range (expected 1 to 65535)")
+    elif required and value == 0:
+        doc.report(path, "port is required")
+
+
+def _check_status(status: str, doc: _Doc, path: Path) -> None:
+    if status not in _CHECK_STATUSES:
+        doc.report(path, f'invalid check status "{status}" (expected passing, warning or critical)')
+
+
+def _service(svc: Service, doc: _Doc, path: Path, *, local: bool) -> None:
+    kind = svc.kind
+    if not svc.name:
+        doc.report((*path, "name"), "service name is required")
+    _port(svc.port, doc, (*path, "port"))
+    if svc.socket_path and (svc.address or svc.port):
+        doc.report(path, f"service {svc.name} cannot have both socket_path and address/port")
+    for name, addr in sorted(svc.tagged_addresses.items()):
+        _port(addr.port, doc, (*path, "tagged_addresses", name, "port"))
+        _tagged_family(name, addr.address, doc, (*path, "tagged_addresses", name, "address"))
+    _meta(svc.meta, doc, (*path, "meta"), allow_wan_fed=kind is ServiceKind.MESH_GATEWAY)
+    if svc.weights is not None:
+        if not 1 <= svc.weights.passing <= 65535:
+            doc.report((*path, "weights", "passing"), "passing weight must be between 1 and 65535")
+        if not 0 <= svc.weights.warning <= 65535:
+            doc.report((*path, "weights", "warning"), "warning weight must be between 0 and 65535")
+    for i, check in enumerate(svc.checks):
+        _check_status(check.status, doc, (*path, "checks", i, "status"))
+    proxy = svc.proxy
+    if kind in (ServiceKind.MESH_GATEWAY, ServiceKind.TERMINATING_GATEWAY) and svc.port == 0:
+        doc.report((*path, "port"), f"port is required for a {kind}")
+    if kind.is_gateway and proxy is not None:
+        for field in (
+            "destination_service_name",
+            "destination_service_id",
+            "local_service_address",
+            "local_service_port",
+            "local_service_socket_path",
+        ):
+            if getattr(proxy, field):
+                doc.report((*path, "proxy", field), f"{field} is not valid for a {kind}")
+        if proxy.upstreams:
+            doc.report((*path, "proxy", "upstreams"), f"a {kind} cannot have upstreams")
+    if kind.is_gateway and svc.connect is not None and svc.connect.sidecar_service is not None:
+        doc.report((*path, "connect", "sidecar_service"), f"a {kind} cannot have a sidecar service")
+    if kind is ServiceKind.CONNECT_PROXY:
+        dest = proxy.destination_service_name.strip() if proxy is not None else ""
+        if not dest:
+            doc.report(
+                (*path, "proxy", "destination_service_name"),
+                "destination_service_name is required for a connect-proxy",
+            )
+        elif dest == "*":
+            doc.report(
+                (*path, "proxy", "destination_service_name"),
+                "destination_service_name must not be a wildcard",
+            )
+        if local and not svc.port and not svc.socket_path:
+            doc.report((*path, "port"), "port or socket_path is required for a connect-proxy")
+        if svc.connect is not None and svc.connect.native:
+            doc.report((*path, "connect", "native"), "a proxy cannot also be Connect native")
+    if proxy is not None:
+        _port(proxy.local_service_port, doc, (*path, "proxy", "local_service_port"))
+        _proxy_config(svc, doc, (*path, "proxy", "config"))
+        _upstreams(svc, doc, (*path, "proxy", "upstreams"))
+        _expose(proxy.expose.paths, doc, (*path, "proxy", "expose", "paths"))
+
+
+def _tagged_family(name: str, address: str, doc: _Doc, path: Path) -> None:
+    want = {"lan_ipv4": 4, "wan_ipv4": 4, "lan_ipv6": 6, "wan_ipv6": 6}.get(name)
+    if want is None or not address:
+        return
+    try:
+        ok = ipaddress.ip_address(address).version == want
+    except ValueError:
+        ok = False
+    if not ok:
+        doc.report(path, f"tagged address {name} must be a valid IPv{want} address")
+
+
+def _meta(meta: Mapping[str, str], doc: _Doc, path: Path, allow_wan_fed: bool = False) -> None:
+    if len(meta) > 64:
+        doc.report(path, "meta cannot contain more than 64 key/value pairs")
+    for key, value in sorted(meta.items()):
+        if not key:
+            doc.report(path, "meta key cannot be blank")
+        elif not _META_KEY.match(key):
+            doc.report(
+                (*path, key), "meta key contains invalid characters (allowed: a-z A-Z 0-9 _ -)"
+            )
+        elif len(key) > 128:
+            doc.report((*path, key), "meta key is too long (limit: 128 characters)")
+        elif key.startswith("consul-") and not (allow_wan_fed and key == "consul-wan-federation"):
+            doc.report((*path, key), "meta key prefix 'consul-' is reserved for internal use")
+        if len(value) > 512:
+            doc.report((*path, key), "meta value is too long (limit: 512 characters)")
+
+
+def _proxy_config(svc: Service, doc: _Doc, path: Path) -> None:
+    assert svc.proxy is not None
+    if svc.kind.is_gateway:
+        options = {**proxyconfig.BOOTSTRAP_OPTIONS, **proxyconfig.GATEWAY_OPTIONS}
+        what = f"a {svc.kind}"
+    else:
+        options = {**proxyconfig.BOOTSTRAP_OPTIONS, **proxyconfig.SIDECAR_OPTIONS}
+        what = "a connect-proxy"
+    _report_options(proxyconfig.check_options(svc.proxy.config, options, what), doc, path)
+
+
+def _report_options(found: Iterable[proxyconfig.OptionProblem], doc: _Doc, path: Path) -> None:
+    for sub, message in found:
+        doc.report((*path, *sub), message)
+
+
+def _upstreams(svc: Service, doc: _Doc, path: Path) -> None:
+    assert svc.proxy is not None
+    seen: dict[tuple[str, ...], int] = {}
+    binds: dict[str, int] = {}
+    proxy_partition = svc.partition or "default"
+    for i, up in enumerate(svc.proxy.upstreams):
+        p = (*path, i)
+        _upstream(up, doc, p, proxy_partition)
+        key = (
+            up.destination_type or "service",
+            up.destination_name,
+            up.destination_partition or "default",
+            up.destination_namespace or "default",
+            up.destination_peer,
+            up.datacenter,
+        )
+        if key in seen:
+            doc.report(p, f"duplicate upstream: same destination as upstreams[{seen[key]}]")
+        seen.setdefault(key, i)
+        bind = up.local_bind_socket_path or f"{up.bind_address}:{up.local_bind_port}"
+        if up.local_bind_socket_path or up.local_bind_port:
+            if bind in binds:
+                doc.report(
+                    p, f'duplicate local bind "{bind}" (also used by upstreams[{binds[bind]}])'
+                )
+            binds.setdefault(bind, i)
+
+
+def _upstream(up: Upstream, doc: _Doc, path: Path, proxy_partition: str) -> None:
+    if up.destination_type not in ("service", "prepared_query", ""):
+        doc.report(
+            (*path, "destination_type"),
+            f'unknown destination_type "{up.destination_type}" '
+            "(expected service or prepared_query)",
+        )
+    if not up.destination_name:
+        doc.report((*path, "destination_name"), "destination_name is required")
+    elif up.destination_name == "*" and not up.centrally_configured:
+        doc.report((*path, "destination_name"), "destination_name cannot be a wildcard")
+    if up.destination_peer and up.datacenter:
+        doc.report(path, "an upstream cannot set both destination_peer and datacenter")
+    dest_partition = up.destination_partition or (
+        proxy_partition if up.destination_peer else "default"
+    )
+    if (
+        not up.destination_peer
+        and up.datacenter
+        and (dest_partition != "default" or proxy_partition != "default")
+    ):
+        doc.report(path, "upstreams cannot target another datacenter in a non-default partition")
+    if up.destination_peer and dest_partition != proxy_partition:
+        doc.report(
+            (*path, "destination_partition"),
+            "upstreams must target peers in the same partition as the service",
+        )
+    if not up.local_bind_port and not up.local_bind_socket_path:
+        doc.report(
+            (*path, "local_bind_port"), "local_bind_port (or local_bind_socket_path) is required"
+        )
+    elif up.local_bind_port and up.local_bind_socket_path:
+        doc.report(path, "only one of local_bind_port and local_bind_socket_path can be set")
+    _port(up.local_bind_port, doc, (*path, "local_bind_port"))
+    if up.local_bind_address:
+        try:
+            ipaddress.ip_address(up.local_bind_address)
+        except ValueError:
+            doc.report(
+                (*path, "local_bind_address"), f'"{up.local_bind_address}" is not an IP address'
+            )
+    if up.local_bind_socket_mode:
+        try:
+            int(up.local_bind_socket_mode, 8)
+        except ValueError:
+            doc.report(
+                (*path, "local_bind_socket_mode"),
+                f"invalid mode: {up.local_bind_socket_mode} (expected octal)",
+            )
+    _report_options(
+        proxyconfig.check_options(up.config, proxyconfig.UPSTREAM_OPTIONS, "an upstream"),
+        doc,
+        (*path, "config"),
+    )
+
+
+def _expose(paths: Iterable[Any], doc: _Doc, path: Path) -> None:
+    ports: set[int] = set()
+    for i, ep in enumerate(paths):
+        if not ep.path:
+            doc.report((*path, i, "path"), "empty path exposed")
+        if not 1 <= ep.listener_port <= 65535:
+            doc.report((*path, i, "listener_port"), f"invalid listener port: {ep.listener_port}")
+        elif ep.listener_port in ports:
+            doc.report((*path, i, "listener_port"), "duplicate listener ports exposed")
+        ports.add(ep.listener_port)
+        if ep.protocol not in ("", "http", "http2"):
+            doc.report(
+                (*path, i, "protocol"),
+                f"protocol '{ep.protocol}' not supported (expected http or http2)",
+            )
+
+
+# --- config entries ---------------------------------------------------------------------
+
+
+def _proxy_defaults(entry: ProxyDefaults, doc: _Doc, path: Path) -> None:
+    if entry.name not in ("global", ""):
+        doc.report((*path, "name"), f'invalid name "{entry.name}", only "global" is supported')
+    options = {
+        **proxyconfig.BOOTSTRAP_OPTIONS,
+        **proxyconfig.GATEWAY_OPTIONS,
+        **proxyconfig.SIDECAR_OPTIONS,
+    }
+    _report_options(
+        proxyconfig.check_options(entry.config, options, "proxy-defaults"), doc, (*path, "config")
+    )
+    _meta(entry.meta, doc, (*path, "meta"))
+
+
+def _service_defaults(entry: ServiceDefaults, doc: _Doc, path: Path) -> None:
+    if not entry.name:
+        doc.report((*path, "name"), "name is required")
+    elif entry.name == "*":
+        doc.report(
+            (*path, "name"), "service-defaults name must be the name of a service, not a wildcard"
+        )
+    if entry.protocol.lower() not in _PROTOCOLS:
+        doc.report(
+            (*path, "protocol"),
+            f'invalid protocol "{entry.protocol}" (expected tcp, http, http2 or grpc)',
+        )
+    _meta(entry.meta, doc, (*path, "meta"))
+    uc = entry.upstream_config
+    if uc is None:
+        return
+    if entry.destination:
+        doc.report((*path, "upstream_config"), "upstream_config and destination cannot both be set")
+    if uc.defaults is not None:
+        dp = (*path, "upstream_config", "defaults")
+        for field in ("name", "namespace", "partition", "peer"):
+            if getattr(uc.defaults, field):
+                doc.report((*dp, field), f"{field} must be empty in upstream defaults")
+        _upstream_config(uc.defaults, doc, dp)
+    for i, override in enumerate(uc.overrides):
+        op = (*path, "upstream_config", "overrides", i)
+        if not override.name:
+            doc.report((*op, "name"), "name is required in an upstream override")
+        elif override.name == "*":
+            doc.report((*op, "name"), "wildcard name is not supported in an upstream override")
+        if override.namespace == "*":
+            doc.report(
+                (*op, "namespace"), "wildcard namespace is not supported in an upstream override"
+            )
+        _upstream_config(override, doc, op)
+
+
+def _upstream_config(uc: UpstreamConfig, doc: _Doc, path: Path) -> None:
+    if uc.protocol.lower() not in _PROTOCOLS:
+        doc.report(
+            (*path, "protocol"),
+            f'invalid protocol "{uc.protocol}" (expected tcp, http, http2 or grpc)',
+        )
+    if uc.connect_timeout_ms < 0:
+        doc.report((*path, "connect_timeout_ms"), "connect_timeout_ms cannot be negative")
+    if uc.balance_outbound_connections not in ("", "exact_balance"):
+        doc.report((*path, "balance_outbound_connections"), 'expected "" or "exact_balance"')
+    for field in ("envoy_listener_json", "envoy_cluster_json"):
+        text = getattr(uc, field)
+        if text:
+            try:
+                proxyconfig._as_json_text(text)
+            except ValueError as exc:
+                doc.report((*path, field), str(exc))
+    if uc.limits is not None:
+        for field in ("max_connections", "max_pending_requests", "max_concurrent_requests"):
+            value = getattr(uc.limits, field)
+            if value is not None and value < 0:
+                doc.report((*path, "limits", field), f"{field} cannot be negative")
+    phc = uc.passive_health_check
+    if phc is not None:
+        for field in ("enforcing_consecutive_5xx", "max_ejection_percent"):
+            value = getattr(phc, field)
+            if value is not None and not 0 <= value <= 100:
+                doc.report(
+                    (*path, "passive_health_check", field), f"{field} must be between 0 and 100"
+                )
+
+
+def _resolver(entry: ServiceResolver, doc: _Doc, path: Path) -> None:
+    if not entry.name:
+        doc.report((*path, "name"), "name is required")
+    for name, subset in sorted(entry.subsets.items()):
+        sp = (*path, "subsets", name)
+        if not _DNS_LABEL.match(name) or len(name) > 63:
+            doc.report(sp, f'subset name "{name}" must be a DNS label (a-z, 0-9, -; at most 63)')
+        if subset.filter:
+            _filter(subset.filter, doc, (*sp, "filter"))
+    if entry.default_subset and entry.default_subset not in entry.subsets:
+        doc.report(
+            (*path, "default_subset"),
+            f'default_subset "{entry.default_subset}" is not a valid subset',
+        )
+    cross_dc_ok = (entry.partition or "default") == "default"
+    red = entry.redirect
+    if red is not None:
+        rp = (*path, "redirect")
+        if entry.failover:
+            doc.report(rp, "redirect and failover cannot both be set")
+        if not any(
+            (
+                red.service,
+                red.service_subset,
+                red.namespace,
+                red.partition,
+                red.datacenter,
+                red.peer,
+                red.sameness_group,
+            )
+        ):
+            doc.report(rp, "redirect is empty")
+        if red.peer and red.service_subset:
+            doc.report(rp, "redirect.peer cannot be set with redirect.service_subset")
+        if red.peer and red.datacenter:
+            doc.report(rp, "redirect.peer cannot be set with redirect.datacenter")
+        if red.peer and red.partition:
+            doc.report(rp, "redirect.partition cannot be set with redirect.peer")
+        if red.service_subset and not red.service:
+            doc.report(rp, "redirect.service_subset defined without redirect.service")
+        if red.datacenter and not cross_dc_ok:
+            doc.report(rp, "cross-datacenter redirect is only supported in the default partition")
+        if red.datacenter and red.partition:
+            doc.report(rp, "cross-datacenter and cross-partition redirect is not supported")
+    for key, fo in sorted(entry.failover.items()):
+        fp = (*path, "failover", key)
+        if key != "*" and key not in entry.subsets:
+            doc.report(
+                fp, f'failover key "{key}" is not a valid subset (expected "*" or a subset name)'
+            )
+        if not any(
+            (
+                fo.service,
+                fo.service_subset,
+                fo.namespace,
+                fo.targets,
+                fo.datacenters,
+                fo.sameness_group,
+            )
+        ):
+            doc.report(
+                fp, "one of service, service_subset, namespace, targets or datacenters is required"
+            )
+        if fo.targets and fo.datacenters:
+            doc.report(fp, "targets cannot be set with datacenters")
+        if fo.targets and fo.service_subset:
+            doc.report(fp, "targets cannot be set with service_subset")
+        if fo.targets and fo.service:
+            doc.report(fp, "targets cannot be set with service")
+        for i, dc in enumerate(fo.datacenters):
+            if not dc:
+                doc.report((*fp, "datacenters", i), "found empty datacenter")
+        if (fo.datacenters or any(t.datacenter for t in fo.targets)) and not cross_dc_ok:
+            doc.report(fp, "cross-datacenter failover is only supported in the default partition")
+        for i, t in enumerate(fo.targets):
+            tp = (*fp, "targets", i)
+            if t.peer and t.service_subset:
+                doc.report(tp, "peer cannot be set with service_subset")
+            if t.peer and t.partition:
+                doc.report(tp, "partition cannot be set with peer")
+            if t.peer and t.datacenter:
+                doc.report(tp, "peer cannot be set with datacenter")
+            if t.partition and t.datacenter:
+                doc.report(tp, "partition cannot be set with datacenter")
+    lb = entry.load_balancer
+    if lb is not None and lb.policy not in _LB_POLICIES:
+        doc.report(
+            (*path, "load_balancer", "policy"),
+            f'unknown policy "{lb.policy}" '
+            "(expected random, round_robin, least_request, ring_hash or maglev)",
+        )
+
+
+def _filter(expression: str, doc: _Doc, path: Path) -> None:
+    try:
+        from ..filters import compile_filter
+    except ImportError:  # pragma: no cover - filters ship with meshgw
+        return
+    from ..errors import ParseError
+
+    try:
+        compile_filter(expression)
+    except ParseError as exc:
+        doc.report(path, f"invalid filter {expression!r}: {exc.reason}")
+
+
+def _exported(entry: ExportedServices, doc: _Doc, path: Path) -> None:
+    for i, svc in enumerate(entry.services):
+        sp = (*path, "services", i)
+        if not svc.name:
+            doc.report((*sp, "name"), "service name cannot be empty")
+        if svc.namespace == "*" and svc.name != "*":
+            doc.report((*sp, "name"), "service name must be wildcard if namespace is wildcard")
+        if not svc.consumers:
+            doc.report((*sp, "consumers"), "must have at least one consumer")
+        for j, c in enumerate(svc.consumers):
+            cp = (*sp, "consumers", j)
+            count = sum(bool(x) for x in (c.peer, c.partition, c.sameness_group))
+            if count != 1:
+                doc.report(cp, "a consumer sets exactly one of peer, partition or sameness_group")
+            if c.peer == "*" or c.partition == "*":
+                doc.report(cp, "wildcard peer or partition consumers are not supported")

@@ -1,0 +1,416 @@
+"""Typed reading of the opaque ``proxy.config`` / ``upstreams[].config`` options.
+
+Consul keeps these maps opaque (other proxies read them too), decodes them weakly and,
+on a typo or a bad value, logs a warning and falls back to defaults. meshgw keeps keys it
+does not know, but reports as errors:
+
+* a known option with a value of the wrong type or range;
+* a key that looks like a misspelling of a known option (a close match, or an
+  ``envoy_*`` / ``connect_timeout*`` key meshgw does not know).
+
+Like Consul, ``"5000"`` is accepted for a number and ``"true"``/``"false"`` for a
+boolean; nothing else is coerced.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from .model.common import ServiceAddress
+
+__all__ = [
+    "GatewayOptions",
+    "OptionProblem",
+    "ProxyOptions",
+    "UpstreamOptions",
+    "check_options",
+    "gateway_options",
+    "proxy_options",
+    "upstream_options",
+]
+
+#: A problem as (path below the config map, message).
+OptionProblem = tuple[tuple[str | int, ...], str]
+
+
+def _unwrap(value: Any) -> Any:
+    # HCL blocks inside opaque maps stay lists of one map until a typed decode, as in Consul.
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
+        return value[0]
+    return value
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"expected true or false, got {_describe(value)}")
+
+
+def _as_int(value: Any, minimum: int = 0, maximum: int | None = None) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a whole number, got {_describe(value)}")
+    if isinstance(value, float) and value.is_integer():
+        # JSON decoders of other tools write 5000.0; Consul's weak decode accepts it.
+        value = int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {_describe(value)}")
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and {maximum}" if maximum is not None else ""
+        raise ValueError(
+            f"must be between {minimum}{upper}, got {value}"
+            if upper
+            else f"must be at least {minimum}, got {value}"
+        )
+    return value
+
+
+def _as_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"expected a string, got {_describe(value)}")
+
+
+def _as_json_text(value: Any) -> str:
+    text = _as_str(value)
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+    return text
+
+
+def _describe(value: Any) -> str:
+    from .load.convert import describe
+
+    return describe(value)
+
+
+def _choice(*allowed: str, lower: bool = True) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = _as_str(value)
+        key = text.lower() if lower else text
+        if key not in allowed:
+            shown = ", ".join(repr(a) for a in allowed if a)
+            raise ValueError(f"invalid value {text!r} (expected {shown})")
+        return key
+
+    return parse
+
+
+def _bind_addresses(value: Any) -> dict[str, ServiceAddress]:
+    value = _unwrap(value)
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            f"expected an object of name = {{ address, port }}, got {_describe(value)}"
+        )
+    out: dict[str, ServiceAddress] = {}
+    problems: list[str] = []
+    for name, spec in value.items():
+        spec = _unwrap(spec)
+        if not isinstance(spec, Mapping):
+            problems.append(f"{name}: expected {{ address, port }}, got {_describe(spec)}")
+            continue
+        fields = {k.lower(): v for k, v in spec.items()}
+        extra = sorted(set(fields) - {"address", "port"})
+        if extra:
+            problems.append(f"{name}: unknown key {extra[0]!r} (expected address and port)")
+            continue
+        try:
+            address = _as_str(fields.get("address", ""))
+            port = _as_int(fields.get("port", 0), 1, 65535)
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        if not address:
+            problems.append(f"{name}: address is required")
+            continue
+        out[str(name)] = ServiceAddress(address, port)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return out
+
+
+_PROTOCOLS = ("tcp", "http", "http2", "grpc")
+
+#: option → parser. Options valid on every proxy kind (bootstrap-level ones).
+BOOTSTRAP_OPTIONS: dict[str, Callable[[Any], Any]] = {
+    "envoy_bootstrap_json_tpl": _as_str,
+    "envoy_extra_static_clusters_json": _as_str,
+    "envoy_extra_static_listeners_json": _as_str,
+    "envoy_extra_stats_sinks_json": _as_str,
+    "envoy_stats_config_json": _as_str,
+    "envoy_tracing_json": _as_str,
+    "envoy_statsd_url": _as_str,
+    "envoy_dogstatsd_url": _as_str,
+    "envoy_prometheus_bind_addr": _as_str,
+    "envoy_stats_bind_addr": _as_str,
+    "envoy_stats_tags": lambda v: [_as_str(x) for x in (v if isinstance(v, list) else [v])],
+    "envoy_stats_flush_interval": _as_str,
+    "envoy_telemetry_collector_bind_socket_dir": _as_str,
+    "envoy_hcp_metrics_bind_socket_dir": _as_str,
+}
+
+GATEWAY_OPTIONS: dict[str, Callable[[Any], Any]] = {
+    "connect_timeout_ms": lambda v: _as_int(v, 0),
+    "envoy_gateway_bind_tagged_addresses": _as_bool,
+    "envoy_gateway_bind_addresses": _bind_addresses,
+    "envoy_gateway_no_default_bind": _as_bool,
+    "envoy_mesh_gateway_bind_tagged_addresses": _as_bool,
+    "envoy_mesh_gateway_bind_addresses": _bind_addresses,
+    "envoy_mesh_gateway_no_default_bind": _as_bool,
+    "envoy_dns_discovery_type": _choice("logical_dns", "strict_dns"),
+    "envoy_gateway_remote_tcp_enable_keepalive": _as_bool,
+    "envoy_gateway_remote_tcp_keepalive_time": lambda v: _as_int(v, 0),
+    "envoy_gateway_remote_tcp_keepalive_interval": lambda v: _as_int(v, 0),
+    "envoy_gateway_remote_tcp_keepalive_probes": lambda v: _as_int(v, 0),
+}
+
+SIDECAR_OPTIONS: dict[str, Callable[[Any], Any]] = {
+    "protocol": _choice(*_PROTOCOLS),
+    "bind_address": _as_str,
+    "bind_port": lambda v: _as_int(v, 1, 65535),
+    "local_connect_timeout_ms": lambda v: _as_int(v, 0),
+    "local_request_timeout_ms": lambda v: _as_int(v, 0),
+    "local_idle_timeout_ms": lambda v: _as_int(v, 0),
+    "max_inbound_connections": lambda v: _as_int(v, 0),
+    "balance_inbound_connections": _choice("", "exact_balance"),
+    "envoy_public_listener_json": _as_json_text,
+    "envoy_listener_tracing_json": _as_json_text,
+    "envoy_local_cluster_json": _as_json_text,
+    # Applies to every upstream of the proxy unless the upstream sets its own.
+    "connect_timeout_ms": lambda v: _as_int(v, 0),
+}
+
+
+def _limits(value: Any) -> dict[str, int]:
+    return _int_map(value, ("max_connections", "max_pending_requests", "max_concurrent_requests"))
+
+
+def _passive(value: Any) -> dict[str, Any]:
+    value = _unwrap(value)
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected an object, got {_describe(value)}")
+    allowed = {
+        "interval": _as_duration_text,
+        "max_failures": lambda v: _as_int(v, 0),
+        "enforcing_consecutive_5xx": lambda v: _as_int(v, 0, 100),
+        "max_ejection_percent": lambda v: _as_int(v, 0, 100),
+        "base_ejection_time": _as_duration_text,
+    }
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        canon = _canon(str(key), allowed)
+        if canon is None:
+            raise ValueError(f"unknown key {key!r} (expected {', '.join(allowed)})")
+        out[canon] = allowed[canon](item)
+    return out
+
+
+def _as_duration_text(value: Any) -> int:
+    from .load.convert import parse_go_duration
+
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_go_duration(value)
+        except ValueError:
+            pass
+    raise ValueError(f'expected a duration such as "10s", got {_describe(value)}')
+
+
+def _int_map(value: Any, keys: tuple[str, ...]) -> dict[str, int]:
+    value = _unwrap(value)
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected an object, got {_describe(value)}")
+    table = dict.fromkeys(keys, _as_int)
+    out: dict[str, int] = {}
+    for key, item in value.items():
+        canon = _canon(str(key), table)
+        if canon is None:
+            raise ValueError(f"unknown key {key!r} (expected {', '.join(keys)})")
+        out[canon] = _as_int(item, 0)
+    return out
+
+
+def _canon(key: str, table: Mapping[str, Any]) -> str | None:
+    if key in table:
+        return key
+    wanted = key.lower().replace("_", "")
+    for known in table:
+        if known.replace("_", "") == wanted:
+            return known
+    return None
+
+
+UPSTREAM_OPTIONS: dict[str, Callable[[Any], Any]] = {
+    "protocol": _choice(*_PROTOCOLS),
+    "connect_timeout_ms": lambda v: _as_int(v, 0),
+    "limits": _limits,
+    "passive_health_check": _passive,
+    "balance_outbound_connections": _choice("", "exact_balance"),
+    "envoy_listener_json": _as_json_text,
+    "envoy_cluster_json": _as_json_text,
+    "mesh_gateway": lambda v: _unwrap(v),
+}
+
+_ALL_KNOWN = {**BOOTSTRAP_OPTIONS, **GATEWAY_OPTIONS, **SIDECAR_OPTIONS, **UPSTREAM_OPTIONS}
+_SUSPICIOUS_PREFIXES = ("envoy_", "connect_timeout")
+
+
+def check_options(
+    config: Mapping[str, Any], options: Mapping[str, Callable[[Any], Any]], what: str
+) -> Iterator[OptionProblem]:
+    """Problems in ``config`` against the known ``options`` of a proxy kind (``what``
+    names it in messages). Unknown keys pass unless they look like a misspelling."""
+    for key, value in config.items():
+        parser = options.get(key)
+        if parser is not None:
+            try:
+                parser(value)
+            except ValueError as exc:
+                yield (key,), str(exc)
+            continue
+        if key in _ALL_KNOWN:
+            yield (key,), f"{key} does not apply to {what}"
+            continue
+        close = difflib.get_close_matches(key.lower(), list(options), n=1, cutoff=0.8)
+        if close:
+            yield (key,), f"unknown option {key!r} (did you mean {close[0]!r}?)"
+        elif key.lower().startswith(_SUSPICIOUS_PREFIXES):
+            near = difflib.get_close_matches(key.lower(), list(options), n=1, cutoff=0.6)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            yield (key,), f"unknown option {key!r}{hint}"
+
+
+def _parsed(
+    config: Mapping[str, Any], options: Mapping[str, Callable[[Any], Any]]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, parser in options.items():
+        if key in config:
+            try:
+                out[key] = parser(config[key])
+            except ValueError:
+                continue
+    return out
+
+
+@attrs.frozen
+class GatewayOptions:
+    """A gateway's options, registration values over proxy-defaults values."""
+
+    connect_timeout_ms: int = 5000
+    bind_tagged_addresses: bool = False
+    bind_addresses: Mapping[str, ServiceAddress] = attrs.field(factory=dict)
+    no_default_bind: bool = False
+    dns_discovery_type: str = "LOGICAL_DNS"
+    tcp_keepalive: bool = False
+    tcp_keepalive_time: int = 0
+    tcp_keepalive_interval: int = 0
+    tcp_keepalive_probes: int = 0
+
+
+def gateway_options(config: Mapping[str, Any]) -> GatewayOptions:
+    """Read gateway options; the ``envoy_gateway_*`` names win over their deprecated
+    ``envoy_mesh_gateway_*`` aliases. Invalid values are reported at load time; here
+    they are skipped."""
+    p = _parsed(config, GATEWAY_OPTIONS)
+
+    def pick(new: str, old: str, default: Any) -> Any:
+        return p[new] if new in p else p.get(old, default)
+
+    timeout = p.get("connect_timeout_ms", 5000)
+    return GatewayOptions(
+        connect_timeout_ms=timeout if timeout >= 1 else 5000,
+        bind_tagged_addresses=pick(
+            "envoy_gateway_bind_tagged_addresses", "envoy_mesh_gateway_bind_tagged_addresses", False
+        ),
+        bind_addresses=pick(
+            "envoy_gateway_bind_addresses", "envoy_mesh_gateway_bind_addresses", {}
+        ),
+        no_default_bind=pick(
+            "envoy_gateway_no_default_bind", "envoy_mesh_gateway_no_default_bind", False
+        ),
+        dns_discovery_type=(
+            "STRICT_DNS" if p.get("envoy_dns_discovery_type") == "strict_dns" else "LOGICAL_DNS"
+        ),
+        tcp_keepalive=p.get("envoy_gateway_remote_tcp_enable_keepalive", False),
+        tcp_keepalive_time=p.get("envoy_gateway_remote_tcp_keepalive_time", 0),
+        tcp_keepalive_interval=p.get("envoy_gateway_remote_tcp_keepalive_interval", 0),
+        tcp_keepalive_probes=p.get("envoy_gateway_remote_tcp_keepalive_probes", 0),
+    )
+
+
+@attrs.frozen
+class ProxyOptions:
+    """A sidecar's options, registration values over service-/proxy-defaults values."""
+
+    protocol: str = "tcp"
+    bind_address: str = ""
+    bind_port: int = 0
+    local_connect_timeout_ms: int = 5000
+    local_request_timeout_ms: int = 0
+    local_idle_timeout_ms: int = 0
+    max_inbound_connections: int = 0
+    balance_inbound_connections: str = ""
+    envoy_public_listener_json: str = ""
+    envoy_listener_tracing_json: str = ""
+    envoy_local_cluster_json: str = ""
+    connect_timeout_ms: int = 0
+
+
+def proxy_options(config: Mapping[str, Any]) -> ProxyOptions:
+    """Read sidecar options (invalid values are reported at load time)."""
+    p = _parsed(config, SIDECAR_OPTIONS)
+    local_timeout = p.get("local_connect_timeout_ms", 5000)
+    return ProxyOptions(
+        protocol=p.get("protocol", "tcp"),
+        bind_address=p.get("bind_address", ""),
+        bind_port=p.get("bind_port", 0),
+        local_connect_timeout_ms=local_timeout if local_timeout >= 1 else 5000,
+        local_request_timeout_ms=p.get("local_request_timeout_ms", 0),
+        local_idle_timeout_ms=p.get("local_idle_timeout_ms", 0),
+        max_inbound_connections=p.get("max_inbound_connections", 0),
+        balance_inbound_connections=p.get("balance_inbound_connections", ""),
+        envoy_public_listener_json=p.get("envoy_public_listener_json", ""),
+        envoy_listener_tracing_json=p.get("envoy_listener_tracing_json", ""),
+        envoy_local_cluster_json=p.get("envoy_local_cluster_json", ""),
+        connect_timeout_ms=p.get("connect_timeout_ms", 0),
+    )
+
+
+@attrs.frozen
+class UpstreamOptions:
+    """One upstream's options (``upstreams[].config`` over service-defaults)."""
+
+    protocol: str = ""
+    connect_timeout_ms: int = 0
+    limits: Mapping[str, int] = attrs.field(factory=dict)
+    passive_health_check: Mapping[str, Any] = attrs.field(factory=dict)
+    balance_outbound_connections: str = ""
+    envoy_listener_json: str = ""
+    envoy_cluster_json: str = ""
+
+
+def upstream_options(config: Mapping[str, Any]) -> UpstreamOptions:
+    """Read one upstream's options (invalid values are reported at load time)."""
+    p = _parsed(config, UPSTREAM_OPTIONS)
+    return UpstreamOptions(
+        protocol=p.get("protocol", ""),
+        connect_timeout_ms=p.get("connect_timeout_ms", 0),
+        limits=p.get("limits", {}),
+        passive_health_check=p.get("passive_health_check", {}),
+        balance_outbound_connections=p.get("balance_outbound_connections", ""),
+        envoy_listener_json=p.get("envoy_listener_json", ""),
+        envoy_cluster_json=p.get("envoy_cluster_json", ""),
+    )
