@@ -10,6 +10,9 @@ Every error meshgw raises derives from :class:`MeshgwError`::
      └── TranslationError                  a mesh that cannot be turned into Envoy
                                            configuration (e.g. no gateway for a mode)
 
+    MeshgwWarning (UserWarning)            something translated, but not as asked
+                                           (only where the caller opted into warnings)
+
 No exception from lark, cattrs, json or the standard library escapes the public API.
 """
 
@@ -22,6 +25,7 @@ import attrs
 __all__ = [
     "LookupFailed",
     "MeshgwError",
+    "MeshgwWarning",
     "ParseError",
     "Problem",
     "TranslationError",
@@ -116,3 +120,8 @@ class LookupFailed(MeshgwError, KeyError):
 class TranslationError(MeshgwError):
     """A valid mesh that cannot be translated as asked (for example a mode that
     needs a gateway the catalog does not have)."""
+
+
+class MeshgwWarning(UserWarning):
+    """Translation went ahead but could not do everything asked (for example an upstream
+    left without endpoints because the caller chose ``missing="warn"``)."""
