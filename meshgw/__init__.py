@@ -8,6 +8,7 @@ from __future__ import annotations
 from .errors import (
     LookupFailed,
     MeshgwError,
+    MeshgwWarning,
     ParseError,
     Problem,
     TranslationError,
@@ -34,6 +35,7 @@ from .model import (
     ServiceResolver,
     Upstream,
 )
+from .modes import Explanation, LayerValue, ModeResolution, ModeTarget, explain, resolve_mode
 
 __version__ = "0.1.0.dev0"
 
@@ -41,13 +43,18 @@ __all__ = [
     "CatalogEntry",
     "Check",
     "ConfigEntry",
+    "Explanation",
     "ExportedServices",
     "GatewayMode",
+    "LayerValue",
     "LookupFailed",
     "Mesh",
     "MeshConfigEntry",
     "MeshGatewayConfig",
     "MeshgwError",
+    "MeshgwWarning",
+    "ModeResolution",
+    "ModeTarget",
     "ParseError",
     "Peer",
     "Problem",
@@ -63,8 +70,10 @@ __all__ = [
     "Upstream",
     "ValidationError",
     "__version__",
+    "explain",
     "load",
     "loads",
+    "resolve_mode",
 ]
 
 # Errors show as ``meshgw.ValidationError`` in tracebacks. (Models keep their defining
