@@ -186,6 +186,10 @@ def _normalise(value: Any, cls: type, spec: _Spec) -> tuple[dict[str, Any], list
         if not isinstance(key, str):
             problems.append(Invalid(f"keys must be strings, got {describe(key)}"))
             continue
+        if item is None:
+            # Consul's API writes null for empty lists and maps; Go decodes it as the
+            # zero value, so it means "not set" here too.
+            continue
         name = spec.names.get(key)
         if name is None:
             nkey = norm_key(key)
@@ -194,6 +198,9 @@ def _normalise(value: Any, cls: type, spec: _Spec) -> tuple[dict[str, Any], list
                 if nkey not in spec.read_only:
                     problems.append(Invalid(f"unknown key {key!r}{_suggest(key, spec)}", [key]))
                 continue
+        if name == "checks" and norm_key(key) == "check" and isinstance(item, Mapping):
+            # The single ``check`` / ``Check`` object of agent files and payloads.
+            item = [item]
         if name in spelled:
             if name == "checks" and cls in (registration.Service, catalog.CatalogEntry):
                 out[name] = _as_list(out[name]) + _as_list(item)

@@ -294,14 +294,37 @@ def _collect_item(
         _add_catalog(doc, parts, _from_catalog_service(raw), path)
     elif "node" in keys:
         _add_catalog(doc, parts, raw, path)
-    elif (kind is not None and not (keys & _MESH_KEYS - {"service"})) or (
-        keys & _SERVICE_KEYS and not keys & (_MESH_KEYS - {"partition", "datacenter"})
-    ):
+    elif _is_registration(raw, keys):
         _add_service(doc, parts, raw, path)
     elif top:
         _collect_mesh_file(doc, parts, raw)
     else:
         doc.report(path, "cannot tell what this object is (no kind, node or service name)")
+
+
+#: Keys only a mesh file / agent configuration has (a registration never does).
+_MESH_ONLY = (_MESH_KEYS | AGENT_KEYS_IGNORED) - {
+    "service",
+    "connect",
+    "datacenter",
+    "partition",
+    "check",
+    "checks",
+}
+
+
+def _is_registration(raw: Mapping[str, Any], keys: set[str]) -> bool:
+    """A registration payload or agent service response rather than a mesh file.
+
+    ``Service`` is a block in a mesh file but the service's name in the API's shapes;
+    ``connect``, ``datacenter``, ``partition`` and ``checks`` exist in both.
+    """
+    if keys & _MESH_ONLY:
+        return False
+    service = _get(raw, "service")
+    if service is not None and isinstance(service[1], str):
+        return True
+    return bool(keys & _SERVICE_KEYS)
 
 
 def _from_health(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -546,6 +569,7 @@ def _make_sidecar(
     checks = sidecar.checks
     listen_host = (
         sidecar.address
+        or parent.address
         or changes.get("local_service_address")
         or proxy.local_service_address
         or "127.0.0.1"
@@ -588,6 +612,16 @@ def _empty_proxy() -> Any:
     return Proxy()
 
 
+def _complete_catalog(entry: CatalogEntry, datacenter: str) -> CatalogEntry:
+    """Fill what Consul's catalog fills: the local datacenter, and ID = name."""
+    changes: dict[str, Any] = {}
+    if not entry.datacenter:
+        changes["datacenter"] = datacenter
+    if entry.service is not None and not entry.service.id:
+        changes["service"] = attrs.evolve(entry.service, id=entry.service.name)
+    return attrs.evolve(entry, **changes) if changes else entry
+
+
 _SCALAR_DEFAULTS: dict[str, Any] = {
     "datacenter": DEFAULT_DATACENTER,
     "trust_domain": DEFAULT_TRUST_DOMAIN,
@@ -618,10 +652,7 @@ def _build(docs: list[_Doc]) -> Mesh:
     datacenter = settings.get("datacenter") or DEFAULT_DATACENTER
     # Catalog entries without a datacenter are in the local one, as Consul's catalog
     # register endpoint assumes.
-    parts.catalog[:] = [
-        (e if e.datacenter else attrs.evolve(e, datacenter=datacenter), d, p)
-        for e, d, p in parts.catalog
-    ]
+    parts.catalog[:] = [(_complete_catalog(e, datacenter), d, p) for e, d, p in parts.catalog]
     from . import validate
 
     validate.validate_parts(parts, settings)
