@@ -1,0 +1,633 @@
+"""What a mesh gateway needs from the mesh: :func:`plan_gateway`.
+
+The plan is plain data, decided here with Consul's rules (``consul-output.md`` §2-4):
+
+* **binds** -- one listener per bind: ``default`` (the service address), every tagged
+  address with ``envoy_gateway_bind_tagged_addresses``, every
+  ``envoy_gateway_bind_addresses`` entry; de-duplicated by address and port after
+  sorting by name;
+* **remote gateways** -- one per gateway key (another datacenter, or another admin
+  partition of this one) with mesh gateway instances, with their WAN-preferred
+  endpoints;
+* **local services** -- every connect service with instances in the gateway's
+  datacenter and partition, with their endpoints and service-resolver subsets;
+
+and, derived from those, the Envoy :class:`~meshgw.envoy.listeners.ListenerSpec` and
+:class:`~meshgw.envoy.clusters.ClusterSpec` values that :mod:`meshgw.envoy` turns into
+dicts.
+
+Extension points: filter chains come from :data:`CHAIN_PROVIDERS`, in Consul's order,
+and clusters from :data:`CLUSTER_PROVIDERS`. Chains for services exported to peers,
+WAN-federation servers, the peering control plane and peer servers belong in the marked
+slots of :data:`CHAIN_PROVIDERS` (with their clusters in :data:`CLUSTER_PROVIDERS`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from . import naming
+from .catalogview import CatalogView, Instance, build_view
+from .envoy.clusters import ClusterSpec, Discovery, TcpKeepalive
+from .envoy.endpoints import Endpoint
+from .envoy.listeners import FilterChainSpec, ListenerSpec
+from .errors import ParseError, TranslationError
+from .filters import compile_filter
+from .model.common import ServiceAddress, ServiceKind
+from .model.entries import ServiceResolver
+from .model.mesh import Mesh
+from .model.registration import Service
+from .proxyconfig import GatewayOptions, gateway_options
+
+__all__ = [
+    "CHAIN_PROVIDERS",
+    "CLUSTER_PROVIDERS",
+    "DEFAULT_BIND",
+    "Bind",
+    "ChainProvider",
+    "ClusterProvider",
+    "GatewayPlan",
+    "LocalService",
+    "LocalSubset",
+    "RemoteGateway",
+    "catch_all_chain",
+    "gateway_binds",
+    "gateway_config",
+    "is_ip",
+    "local_service_clusters",
+    "plan_gateway",
+    "remote_datacenter_chains",
+    "remote_gateway_clusters",
+]
+
+#: Name of the bind on the gateway's own service address.
+DEFAULT_BIND = "default"
+_ANY_ADDRESS = "0.0.0.0"
+_DEFAULT = "default"
+
+
+@attrs.frozen
+class Bind:
+    """An address the gateway listens on; ``name`` is the bind's short name (``default``,
+    a tagged-address key or an ``envoy_gateway_bind_addresses`` key)."""
+
+    name: str
+    address: str
+    port: int
+
+    @property
+    def listener_name(self) -> str:
+        return naming.listener_name(self.name, self.address, self.port)
+
+
+@attrs.frozen
+class RemoteGateway:
+    """The mesh gateways of another datacenter or admin partition (a gateway key).
+
+    ``endpoints`` are their WAN-preferred addresses (Consul's ``BestAddress(true)``)
+    with health and weight, in catalog order.
+    """
+
+    datacenter: str
+    partition: str
+    key: str
+    sni: str
+    instances: tuple[Instance, ...]
+    endpoints: tuple[Endpoint, ...]
+
+
+@attrs.frozen
+class LocalSubset:
+    """One service-resolver subset of a local service and the instances it selects."""
+
+    name: str
+    filter: str
+    only_passing: bool
+    cluster: str
+    endpoints: tuple[Endpoint, ...]
+
+
+@attrs.frozen
+class LocalService:
+    """A connect service with instances next to the gateway.
+
+    ``endpoints`` are those of the unnamed cluster: every instance, or the resolver's
+    ``DefaultSubset`` when it has one. ``connect_timeout`` is a duration string.
+    ``has_hostnames``: some instance's address is a DNS name, not an IP.
+    """
+
+    name: str
+    namespace: str
+    partition: str
+    cluster: str
+    instances: tuple[Instance, ...]
+    endpoints: tuple[Endpoint, ...]
+    subsets: tuple[LocalSubset, ...]
+    resolver: ServiceResolver | None
+    connect_timeout: str
+    lb_policy: str = ""
+    least_request_choice_count: int = 0
+    has_hostnames: bool = False
+
+
+@attrs.frozen
+class GatewayPlan:
+    """Everything :func:`meshgw.translate` emits for one mesh gateway.
+
+    Providers in :data:`CHAIN_PROVIDERS` and :data:`CLUSTER_PROVIDERS` receive the plan
+    before ``listeners`` and ``clusters`` are filled in.
+    """
+
+    service: Service
+    datacenter: str
+    partition: str
+    trust_domain: str
+    options: GatewayOptions
+    binds: tuple[Bind, ...]
+    remote_gateways: tuple[RemoteGateway, ...]
+    local_services: tuple[LocalService, ...]
+    listeners: tuple[ListenerSpec, ...] = ()
+    clusters: tuple[ClusterSpec, ...] = ()
+
+
+#: Gives the filter chains one bind's listener needs, in match order.
+ChainProvider = Callable[[GatewayPlan, Bind], Iterable[FilterChainSpec]]
+#: Gives clusters the gateway needs (their order does not matter; output is sorted).
+ClusterProvider = Callable[[GatewayPlan], Iterable[ClusterSpec]]
+
+
+# --------------------------------------------------------------------------- options
+
+
+def gateway_config(service: Service, mesh: Mesh) -> dict[str, Any]:
+    """The gateway's ``proxy.config``: its partition's ``proxy-defaults`` config with the
+    registration's keys on top (registration keys win)."""
+    partition = service.partition or mesh.partition or _DEFAULT
+    defaults = mesh.proxy_defaults(partition)
+    merged: dict[str, Any] = dict(defaults.config) if defaults is not None else {}
+    if service.proxy is not None:
+        merged.update(service.proxy.config)
+    return merged
+
+
+def gateway_binds(service: Service, options: GatewayOptions) -> tuple[Bind, ...]:
+    """The gateway's binds, in name order (Consul's ``listenersFromSnapshotGateway``).
+
+    Later sources replace earlier ones of the same name (default, then tagged addresses,
+    then bind addresses); then, in name order, a bind whose address and port an earlier
+    one already uses is dropped. An empty address binds ``0.0.0.0``; a tagged address
+    without a port binds the service port. Tagged addresses that are DNS names are
+    skipped (Envoy can only bind IP addresses); an explicit bind or a service address
+    that is not an IP is a :class:`~meshgw.errors.TranslationError`.
+    """
+    candidates: dict[str, ServiceAddress] = {}
+    if not options.no_default_bind:
+        if service.port < 1:
+            raise TranslationError(
+                f"mesh gateway {service.id or service.name!r} has no port to listen on "
+                "(set port, or envoy_gateway_no_default_bind with other binds)"
+            )
+        address = service.address or _ANY_ADDRESS
+        _require_ip(address, f"the address of mesh gateway {service.id or service.name!r}")
+        candidates[DEFAULT_BIND] = ServiceAddress(address, service.port)
+    if options.bind_tagged_addresses:
+        for name, tagged in service.tagged_addresses.items():
+            address = tagged.address or _ANY_ADDRESS
+            if not is_ip(address):
+                continue  # a DNS name (e.g. a load balancer's) cannot be bound
+            candidates[name] = ServiceAddress(address, tagged.port or service.port)
+    for name, bind in options.bind_addresses.items():
+        _require_ip(bind.address, f"envoy_gateway_bind_addresses.{name}")
+        candidates[name] = bind
+    binds: list[Bind] = []
+    seen: set[tuple[str, int]] = set()
+    for name in sorted(candidates):
+        addr = candidates[name]
+        where = (_canonical_ip(addr.address), addr.port)
+        if where in seen:
+            continue
+        seen.add(where)
+        binds.append(Bind(name, addr.address, addr.port))
+    return tuple(binds)
+
+
+def _require_ip(address: str, what: str) -> None:
+    if not is_ip(address):
+        raise TranslationError(
+            f"{what} is {address!r}, which is not an IP address; Envoy can only listen on "
+            "IP addresses"
+        )
+
+
+def is_ip(address: str) -> bool:
+    """Whether ``address`` is an IPv4 or IPv6 address (else it is taken as a DNS name)."""
+    try:
+        socket.inet_pton(socket.AF_INET, address)
+        return True
+    except OSError:
+        pass
+    if ":" not in address:
+        return False
+    try:
+        ipaddress.ip_address(address)  # also accepts a scope id (fe80::1%eth0)
+        return True
+    except ValueError:
+        return False
+
+
+def _canonical_ip(address: str) -> str:
+    # "::1" and "0:0::1" are the same socket; compare them as one.
+    if ":" in address:
+        try:
+            return ipaddress.ip_address(address).compressed
+        except ValueError:
+            return address
+    return address
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+def _wan_endpoints(instances: Sequence[Instance]) -> tuple[Endpoint, ...]:
+    """Endpoints at Consul's ``BestAddress(wan=True)``."""
+    out: list[Endpoint] = []
+    for inst in instances:
+        addr = inst.entry.best_address(True)
+        out.append(Endpoint(addr.address, addr.port, inst.health, inst.weight))
+    _require_addresses(out, instances)
+    return tuple(out)
+
+
+def _lan_endpoints(instances: Sequence[Instance]) -> tuple[Endpoint, ...]:
+    """Endpoints at Consul's ``BestAddress(wan=False)``: the service address, else the
+    node address, and the service port (inlined: this runs once per local instance)."""
+    out = [
+        Endpoint(
+            inst.service.address or inst.entry.address, inst.service.port, inst.health, inst.weight
+        )
+        for inst in instances
+    ]
+    _require_addresses(out, instances)
+    return tuple(out)
+
+
+def _require_addresses(endpoints: Sequence[Endpoint], instances: Sequence[Instance]) -> None:
+    # The loaders require node addresses; a Mesh built in code may lack them, and Envoy
+    # rejects an endpoint without an address.
+    if all([ep.address for ep in endpoints]):
+        return
+    inst = next(i for ep, i in zip(endpoints, instances, strict=True) if not ep.address)
+    raise TranslationError(
+        f"instance {inst.service.id or inst.service.name!r} on node {inst.entry.node!r} "
+        f"({inst.datacenter}) has no address: set the service or node address"
+    )
+
+
+def _dns_plan(
+    endpoints: Sequence[Endpoint], dns_discovery_type: str
+) -> tuple[Discovery, tuple[Endpoint, ...]]:
+    """EDS when every address is an IP; else a DNS cluster with every distinct endpoint
+    (IP literals resolve to themselves), LOGICAL_DNS only for exactly one of them."""
+    if all(map(is_ip, [ep.address for ep in endpoints])):
+        return "EDS", tuple(endpoints)
+    distinct: dict[tuple[str, int], Endpoint] = {}
+    for ep in endpoints:
+        distinct.setdefault((ep.address, ep.port), ep)
+    # Envoy rejects a LOGICAL_DNS cluster with more than one endpoint (Consul #17557).
+    if len(distinct) == 1 and dns_discovery_type != "STRICT_DNS":
+        return "LOGICAL_DNS", tuple(distinct.values())
+    return "STRICT_DNS", tuple(distinct.values())
+
+
+# --------------------------------------------------------------------------- remote
+
+
+def _remote_gateways(
+    view: CatalogView, datacenter: str, partition: str, trust_domain: str
+) -> tuple[RemoteGateway, ...]:
+    out: list[RemoteGateway] = []
+    for dc, ap in view.gateway_locations():  # sorted by datacenter, then partition
+        if dc == datacenter:
+            if ap == partition:
+                continue  # the gateway's own key
+        elif partition != _DEFAULT or ap != _DEFAULT:
+            # Consul routes between datacenters only in the default partition.
+            continue
+        instances = view.gateways(dc, ap)
+        out.append(
+            RemoteGateway(
+                datacenter=dc,
+                partition=ap,
+                key=naming.gateway_key(dc, ap),
+                sni=naming.gateway_sni(dc, ap, trust_domain),
+                instances=instances,
+                # Another key is always reached at its WAN-preferred address.
+                endpoints=_wan_endpoints(instances),
+            )
+        )
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- local
+
+
+def _local_services(
+    view: CatalogView, mesh: Mesh, datacenter: str, partition: str, options: GatewayOptions
+) -> tuple[LocalService, ...]:
+    default_timeout = naming.ms_duration(options.connect_timeout_ms)
+    trust_domain = mesh.trust_domain
+    out: list[LocalService] = []
+    for namespace, name in view.connect_services(datacenter, partition):
+        instances = view.connect_instances(datacenter, partition, namespace, name)
+        resolver = mesh.service_resolver(name, partition)
+        cluster = naming.service_sni(name, namespace, partition, datacenter, trust_domain)
+        subsets: list[LocalSubset] = []
+        endpoints = _lan_endpoints(instances)
+        has_hostnames = not all(map(is_ip, [ep.address for ep in endpoints]))
+        timeout = default_timeout
+        lb_policy, choice_count = "", 0
+        if resolver is not None:
+            if resolver.connect_timeout is not None and resolver.connect_timeout > 0:
+                timeout = naming.ns_duration(resolver.connect_timeout)
+            lb_policy, choice_count = _load_balancer(resolver)
+            subsets = _subsets(
+                resolver, instances, endpoints, name, namespace, partition, datacenter, trust_domain
+            )
+            if resolver.default_subset:
+                chosen = next((s for s in subsets if s.name == resolver.default_subset), None)
+                if chosen is None:
+                    raise TranslationError(
+                        f"service-resolver {resolver.name!r}: DefaultSubset "
+                        f"{resolver.default_subset!r} is not one of its subsets "
+                        f"({', '.join(s.name for s in subsets) or 'none'})"
+                    )
+                endpoints = chosen.endpoints
+        out.append(
+            LocalService(
+                name=name,
+                namespace=namespace,
+                partition=partition,
+                cluster=cluster,
+                instances=instances,
+                endpoints=endpoints,
+                subsets=tuple(subsets),
+                resolver=resolver,
+                connect_timeout=timeout,
+                lb_policy=lb_policy,
+                least_request_choice_count=choice_count,
+                has_hostnames=has_hostnames,
+            )
+        )
+    return tuple(out)
+
+
+def _subsets(
+    resolver: ServiceResolver,
+    instances: Sequence[Instance],
+    endpoints: Sequence[Endpoint],
+    name: str,
+    namespace: str,
+    partition: str,
+    datacenter: str,
+    trust_domain: str,
+) -> list[LocalSubset]:
+    """The resolver's subsets (sorted by name) with the instances their filters select.
+
+    ``endpoints`` are the instances' endpoints (same order), reused so that a subset
+    only builds an endpoint when ``OnlyPassing`` changes its health.
+    """
+    if not resolver.subsets:
+        return []
+    contexts: list[Mapping[str, Any]] | None = None
+    out: list[LocalSubset] = []
+    for subset_name in sorted(resolver.subsets):
+        subset = resolver.subsets[subset_name]
+        chosen: Sequence[int] = range(len(instances))
+        if subset.filter:
+            try:
+                matches = compile_filter(subset.filter).matches
+            except ParseError as exc:
+                raise TranslationError(
+                    f"service-resolver {resolver.name!r} subset {subset_name!r}: cannot "
+                    f"evaluate filter {subset.filter!r}: {exc.reason}"
+                ) from None
+            if contexts is None:  # once per service, and only when a filter needs them
+                contexts = [inst.filter_view() for inst in instances]
+            chosen = [i for i, ctx in enumerate(contexts) if matches(ctx)]
+        if subset.only_passing:
+            selected = tuple(
+                [_with_health(endpoints[i], instances[i].passing_health) for i in chosen]
+            )
+        else:
+            selected = tuple([endpoints[i] for i in chosen])
+        out.append(
+            LocalSubset(
+                name=subset_name,
+                filter=subset.filter,
+                only_passing=subset.only_passing,
+                cluster=naming.service_sni(
+                    name, namespace, partition, datacenter, trust_domain, subset=subset_name
+                ),
+                endpoints=selected,
+            )
+        )
+    return out
+
+
+def _with_health(endpoint: Endpoint, health: str) -> Endpoint:
+    return endpoint if endpoint.health == health else endpoint._replace(health=health)
+
+
+_LB_POLICIES = {"round_robin": "ROUND_ROBIN", "random": "RANDOM", "least_request": "LEAST_REQUEST"}
+# Mesh gateways do not hash: they cannot see the L7 data a hash policy needs.
+_IGNORED_LB_POLICIES = frozenset({"", "ring_hash", "maglev"})
+
+
+def _load_balancer(resolver: ServiceResolver) -> tuple[str, int]:
+    """``(Envoy lb_policy, least-request choice count)`` for a resolver, as Consul's
+    ``injectLBToCluster`` on mesh gateways (hash policies are dropped)."""
+    lb = resolver.load_balancer
+    if lb is None:
+        return "", 0
+    policy = lb.policy.lower()
+    if policy in _IGNORED_LB_POLICIES:
+        return "", 0
+    envoy_policy = _LB_POLICIES.get(policy)
+    if envoy_policy is None:
+        raise TranslationError(
+            f"service-resolver {resolver.name!r}: unknown LoadBalancer.Policy {lb.policy!r} "
+            f"(expected one of: {', '.join(sorted(_LB_POLICIES.keys() | {'ring_hash', 'maglev'}))})"
+        )
+    choice_count = 0
+    if envoy_policy == "LEAST_REQUEST":
+        raw = next((v for k, v in lb.least_request_config.items() if _norm(k) == "choicecount"), 0)
+        # 0 means unset (Envoy's default of 2); Envoy rejects 1.
+        if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0 or raw == 1:
+            raise TranslationError(
+                f"service-resolver {resolver.name!r}: LeastRequestConfig.ChoiceCount must "
+                f"be a whole number >= 2, got {raw!r}"
+            )
+        choice_count = raw
+    return envoy_policy, choice_count
+
+
+def _norm(key: str) -> str:
+    return key.replace("_", "").lower()
+
+
+# --------------------------------------------------------------------------- chains
+
+
+def _wildcard(sni: str) -> str:
+    # Every service SNI of a datacenter ends in its gateway SNI.
+    return f"*.{sni}"
+
+
+def remote_datacenter_chains(plan: GatewayPlan, bind: Bind) -> list[FilterChainSpec]:
+    """One chain per remote gateway key: ``*.<gateway SNI>`` → that key's cluster."""
+    return [
+        FilterChainSpec(
+            stat_prefix=naming.mesh_gateway_remote_stat_prefix(
+                bind.name, remote.datacenter, remote.partition
+            ),
+            cluster=remote.sni,
+            server_names=(_wildcard(remote.sni),),
+        )
+        for remote in plan.remote_gateways
+    ]
+
+
+def catch_all_chain(plan: GatewayPlan, bind: Bind) -> FilterChainSpec:
+    """The last chain: no match, ``sni_cluster`` picks the cluster named by the SNI
+    (local services and their subsets)."""
+    return FilterChainSpec(
+        stat_prefix=naming.mesh_gateway_local_stat_prefix(bind.name), cluster="", sni_cluster=True
+    )
+
+
+#: Filter chain providers, in Consul's chain order (consul-output.md §2.2). The catch-all
+#: (:func:`catch_all_chain`) always follows them.
+CHAIN_PROVIDERS: tuple[ChainProvider, ...] = (
+    # 1. services exported to peers (exact peered SNIs -> exported~ clusters): not yet
+    remote_datacenter_chains,  # 2. remote datacenters / partitions
+    # 3. WAN federation, remote servers (*.server.<dc>.<domain>): not yet
+    # 4. WAN federation, local servers (<node>.server.<dc>.<domain>): not yet
+    # 5. peering control plane (server.<dc>.peering.<td>): not yet
+    # 6. outbound peer servers (PeerServerName): not yet
+)
+
+
+# --------------------------------------------------------------------------- clusters
+
+
+def remote_gateway_clusters(plan: GatewayPlan) -> list[ClusterSpec]:
+    """One cluster per remote gateway key: EDS, or DNS for hostname gateways; TCP
+    keepalive when enabled."""
+    options = plan.options
+    keepalive = (
+        TcpKeepalive(
+            time=options.tcp_keepalive_time,
+            interval=options.tcp_keepalive_interval,
+            probes=options.tcp_keepalive_probes,
+        )
+        if options.tcp_keepalive
+        else None
+    )
+    timeout = naming.ms_duration(options.connect_timeout_ms)
+    out: list[ClusterSpec] = []
+    for remote in plan.remote_gateways:
+        discovery, endpoints = _dns_plan(remote.endpoints, options.dns_discovery_type)
+        out.append(
+            ClusterSpec(
+                name=remote.sni,
+                connect_timeout=timeout,
+                endpoints=endpoints,
+                discovery=discovery,
+                tcp_keepalive=keepalive,
+            )
+        )
+    return out
+
+
+def local_service_clusters(plan: GatewayPlan) -> list[ClusterSpec]:
+    """One cluster per local service and one per resolver subset."""
+    dns_type = plan.options.dns_discovery_type
+    out: list[ClusterSpec] = []
+    for svc in plan.local_services:
+        for cluster, endpoints in (
+            (svc.cluster, svc.endpoints),
+            *((s.cluster, s.endpoints) for s in svc.subsets),
+        ):
+            discovery: Discovery = "EDS"
+            if svc.has_hostnames:  # else every cluster of it is EDS: no need to look
+                discovery, endpoints = _dns_plan(endpoints, dns_type)
+            out.append(
+                ClusterSpec(
+                    name=cluster,
+                    connect_timeout=svc.connect_timeout,
+                    endpoints=endpoints,
+                    discovery=discovery,
+                    lb_policy=svc.lb_policy,
+                    least_request_choice_count=svc.least_request_choice_count,
+                )
+            )
+    return out
+
+
+#: Cluster providers. WAN-federation server, peering and exported-service clusters go
+#: here too.
+CLUSTER_PROVIDERS: tuple[ClusterProvider, ...] = (
+    remote_gateway_clusters,
+    local_service_clusters,
+)
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def plan_gateway(service: Service, mesh: Mesh, *, view: CatalogView | None = None) -> GatewayPlan:
+    """Decide what the mesh gateway ``service`` needs from ``mesh``.
+
+    ``view`` is a :func:`~meshgw.catalogview.build_view` of ``mesh``, built here when not
+    given. Raises :class:`~meshgw.errors.TranslationError` for a registration that is not
+    a mesh gateway, an address Envoy cannot listen on, a resolver subset filter that
+    cannot be evaluated, or an invalid load balancer or default subset.
+    """
+    if service.kind != ServiceKind.MESH_GATEWAY:
+        raise TranslationError(
+            f"{service.id or service.name!r} is not a mesh gateway (kind {str(service.kind)!r})"
+        )
+    if view is None:
+        view = build_view(mesh)
+    options = gateway_options(gateway_config(service, mesh))
+    datacenter = mesh.datacenter
+    partition = service.partition or mesh.partition or _DEFAULT
+    plan = GatewayPlan(
+        service=service,
+        datacenter=datacenter,
+        partition=partition,
+        trust_domain=mesh.trust_domain,
+        options=options,
+        binds=gateway_binds(service, options),
+        remote_gateways=_remote_gateways(view, datacenter, partition, mesh.trust_domain),
+        local_services=_local_services(view, mesh, datacenter, partition, options),
+    )
+    listeners = tuple(
+        ListenerSpec(
+            name=bind.listener_name,
+            address=bind.address,
+            port=bind.port,
+            filter_chains=(
+                *(chain for provider in CHAIN_PROVIDERS for chain in provider(plan, bind)),
+                catch_all_chain(plan, bind),
+            ),
+        )
+        for bind in plan.binds
+    )
+    clusters = tuple(spec for provider in CLUSTER_PROVIDERS for spec in provider(plan))
+    return attrs.evolve(plan, listeners=listeners, clusters=clusters)

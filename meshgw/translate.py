@@ -1,0 +1,203 @@
+"""``translate()``: one registration to its Envoy clusters, listeners and endpoints.
+
+Dispatches on the registration's kind, then assembles and sorts the result as the
+design's output conventions say: ``{"clusters", "listeners", "endpoints"}``, clusters
+and listeners sorted by ``name``, endpoints (ClusterLoadAssignments) by
+``cluster_name``; snake_case proto-JSON without a top-level ``@type``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from .catalogview import build_view
+from .envoy.bootstrap import static_bootstrap
+from .envoy.clusters import build_cluster
+from .envoy.endpoints import cluster_load_assignment
+from .envoy.listeners import build_listener
+from .errors import TranslationError
+from .gateway import plan_gateway
+from .model.common import ServiceKind
+from .model.mesh import Mesh
+from .model.registration import Service
+
+__all__ = ["EndpointsMode", "bootstrap", "translate"]
+
+#: ``"eds"``: clusters of type EDS, their ClusterLoadAssignments in ``endpoints``.
+#: ``"static"``: the same assignments inline (``STATIC`` clusters), ``endpoints`` empty.
+EndpointsMode = Literal["eds", "static"]
+
+
+def translate(
+    registration: Service | str,
+    mesh: Mesh | None = None,
+    *,
+    endpoints: EndpointsMode = "eds",
+) -> dict[str, list[dict[str, Any]]]:
+    """The Envoy configuration Consul would stream to the proxy of ``registration``.
+
+    ``registration`` is a :class:`~meshgw.Service` or the id (or name) of one in
+    ``mesh``. Without a mesh, the registration is translated in an empty ``dc1`` mesh
+    with a placeholder trust domain (:data:`meshgw.model.DEFAULT_TRUST_DOMAIN`): only
+    what the registration alone determines (a gateway's listeners) comes out.
+
+    Mesh gateways are translated here; ``connect-proxy`` sidecars by
+    :mod:`meshgw.sidecar`. Other kinds, and typical services (translate their sidecar),
+    raise :class:`~meshgw.errors.TranslationError`.
+    """
+    if endpoints not in ("eds", "static"):
+        raise TranslationError(f'endpoints must be "eds" or "static", not {endpoints!r}')
+    service, mesh = _resolve(registration, mesh)
+
+    kind = service.kind
+    if kind == ServiceKind.MESH_GATEWAY:
+        with _gc_paused():
+            return _translate_mesh_gateway(service, mesh, static=endpoints == "static")
+    if kind == ServiceKind.CONNECT_PROXY:
+        return _translate_sidecar(service, mesh, endpoints)
+    if kind == ServiceKind.TYPICAL:
+        sidecar = _sidecar_of(service, mesh)
+        if sidecar is not None:
+            raise TranslationError(
+                f"{service.id or service.name!r} is a typical service; translate its sidecar "
+                f"proxy {sidecar.id!r} instead"
+            )
+        raise TranslationError(
+            f"{service.id or service.name!r} is a typical service without a sidecar proxy; "
+            "there is no Envoy configuration to generate for it"
+        )
+    raise TranslationError(
+        f"translation of {kind!s} registrations is not supported "
+        f"({service.id or service.name!r}); meshgw translates mesh-gateway and connect-proxy"
+    )
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building the output.
+
+    A large gateway creates hundreds of thousands of dicts and lists, all kept (they are
+    the output), and none in a reference cycle; each collection the allocations trigger
+    would walk all of them and the whole mesh for nothing, which doubles the time of a
+    translation. Reference counting still frees everything as usual. The collector's
+    previous state is restored; if it was already disabled it is left alone.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def bootstrap(
+    registration: Service | str,
+    mesh: Mesh | None = None,
+    *,
+    admin: tuple[str, int] | None = None,
+) -> dict[str, Any]:
+    """A complete static Envoy bootstrap for ``registration``: :func:`translate` with
+    ``endpoints="static"`` wrapped by :func:`meshgw.envoy.bootstrap.static_bootstrap`.
+
+    The Envoy node is the registration's id (``node.id``) and name (``node.cluster``), as
+    ``consul connect envoy`` sets them. ``admin`` as ``(address, port)`` adds an admin
+    listener.
+    """
+    service, mesh = _resolve(registration, mesh)
+    resources = translate(service, mesh, endpoints="static")
+    return static_bootstrap(
+        resources, node_id=service.id or service.name, node_cluster=service.name, admin=admin
+    )
+
+
+def _resolve(registration: Service | str, mesh: Mesh | None) -> tuple[Service, Mesh]:
+    """The registration as a Service, and the mesh to translate it in (an empty one,
+    holding just the registration, when none is given)."""
+    if mesh is None:
+        if not isinstance(registration, Service):
+            raise TranslationError(
+                f"cannot look up registration {registration!r} without a mesh; pass the "
+                "Service itself or a mesh that contains it"
+            )
+        return registration, Mesh(services=(registration,))
+    if isinstance(registration, Service):
+        return registration, mesh
+    return mesh.service(registration), mesh
+
+
+def _translate_sidecar(
+    service: Service, mesh: Mesh, endpoints: EndpointsMode
+) -> dict[str, list[dict[str, Any]]]:
+    # Imported lazily: meshgw.sidecar is optional for gateway-only users and is
+    # developed separately.
+    name = f"{__package__}.sidecar"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise  # the sidecar module exists but is broken: do not hide that
+        module = None
+    translate_sidecar = getattr(module, "translate_sidecar", None)
+    if translate_sidecar is None:
+        raise TranslationError("connect-proxy translation is not available yet")
+    result: dict[str, list[dict[str, Any]]] = translate_sidecar(service, mesh, endpoints=endpoints)
+    return result
+
+
+def _sidecar_of(service: Service, mesh: Mesh) -> Service | None:
+    sid = service.id or service.name
+    for candidate in mesh.services:
+        proxy = candidate.proxy
+        if (
+            candidate.kind == ServiceKind.CONNECT_PROXY
+            and proxy is not None
+            and (
+                proxy.destination_service_id == sid
+                or (not proxy.destination_service_id and proxy.destination_service_name == sid)
+            )
+        ):
+            return candidate
+    return None
+
+
+def _translate_mesh_gateway(
+    service: Service, mesh: Mesh, *, static: bool
+) -> dict[str, list[dict[str, Any]]]:
+    plan = plan_gateway(service, mesh, view=build_view(mesh))
+    names: set[str] = set()
+    for spec in plan.clusters:
+        if spec.name in names:
+            raise TranslationError(
+                f"two clusters of mesh gateway {service.id or service.name!r} are named "
+                f"{spec.name!r}; Envoy would reject the configuration"
+            )
+        names.add(spec.name)
+    clusters = [build_cluster(spec, inline_endpoints=static) for spec in plan.clusters]
+    listeners = [build_listener(spec) for spec in plan.listeners]
+    assignments = (
+        []
+        if static
+        else [
+            cluster_load_assignment(spec.name, spec.endpoints)
+            for spec in plan.clusters
+            if spec.uses_eds
+        ]
+    )
+    clusters.sort(key=_by_name)
+    listeners.sort(key=_by_name)
+    assignments.sort(key=_by_cluster_name)
+    return {"clusters": clusters, "listeners": listeners, "endpoints": assignments}
+
+
+def _by_name(resource: dict[str, Any]) -> str:
+    return str(resource["name"])
+
+
+def _by_cluster_name(resource: dict[str, Any]) -> str:
+    return str(resource["cluster_name"])

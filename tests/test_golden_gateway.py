@@ -1,0 +1,207 @@
+"""Mesh gateway output against Consul's own golden files (see tests/golden/README.md).
+
+Each case loads Consul's base mesh gateway topology plus one case file, translates the
+gateway, and compares with Consul's golden after normalising (DiscoveryResponse
+unwrapped, top-level ``@type`` dropped, camelCase keys to snake_case). Where meshgw
+deliberately differs, a named :class:`Difference` rewrites the golden into what meshgw
+emits instead -- after checking that the golden really shows Consul's behaviour -- and
+then the two must be equal. Every difference is described in docs/consul-differences.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import meshgw
+from meshgw.testing import assert_envoy_accepts
+from meshgw.translate import translate
+
+GOLDEN = Path(__file__).parent / "golden"
+CONSUL_COPIES = GOLDEN / "consul"
+# The project's reference copy of Consul's goldens, next to the repository.
+SHARED_GOLDENS = Path(__file__).resolve().parents[2] / "shared/reference/consul-goldens"
+
+TD = "11111111-2222-3333-4444-555555555555.consul"
+DC4 = f"dc4.internal.{TD}"
+
+Resources = list[dict[str, Any]]
+
+
+# --------------------------------------------------------------------------- normalising
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def snake_keys(value: Any) -> Any:
+    """camelCase keys to snake_case, recursively; values and ``@type`` untouched."""
+    if isinstance(value, dict):
+        return {
+            (key if key.startswith("@") else _CAMEL.sub("_", key).lower()): snake_keys(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [snake_keys(item) for item in value]
+    return value
+
+
+def consul_resources(kind: str, case: str) -> Resources:
+    """Consul's golden ``<kind>-<case>`` as meshgw-shaped resources."""
+    response = json.loads((CONSUL_COPIES / f"{kind}-{case}.json").read_text())
+    resources = []
+    for resource in response.get("resources", []):  # absent when there are none
+        resource = dict(resource)
+        resource.pop("@type")
+        resources.append(snake_keys(resource))
+    return resources
+
+
+# --------------------------------------------------------------------------- differences
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A deliberate difference from Consul: ``apply`` rewrites Consul's (normalised)
+    resources into meshgw's, asserting first that they show what Consul does."""
+
+    name: str
+    doc: str  # the heading in docs/consul-differences.md
+    apply: Callable[[Resources], None]
+
+
+def _endpoint(address: str, port: int, health: str = "HEALTHY", weight: int = 1) -> Any:
+    return {
+        "endpoint": {"address": {"socket_address": {"address": address, "port_value": port}}},
+        "health_status": health,
+        "load_balancing_weight": weight,
+    }
+
+
+def _all_dc4_gateways(clusters: Resources) -> None:
+    (dc4,) = [c for c in clusters if c["name"] == DC4]
+    # Consul: LOGICAL_DNS with only the first healthy hostname gateway.
+    assert dc4["type"] == "LOGICAL_DNS"
+    assert dc4["load_assignment"]["endpoints"] == [
+        {"lb_endpoints": [_endpoint("123.us-west-2.elb.notaws.com", 443)]}
+    ]
+    # meshgw: every gateway of dc4, hostnames and the IP one alike.
+    dc4["type"] = "STRICT_DNS"
+    dc4["load_assignment"]["endpoints"] = [
+        {
+            "lb_endpoints": [
+                _endpoint("123.us-west-2.elb.notaws.com", 443),
+                _endpoint("456.us-west-2.elb.notaws.com", 443),
+                _endpoint("198.38.1.1", 443),
+            ]
+        }
+    ]
+
+
+ALL_HOSTNAME_GATEWAYS = Difference(
+    name="dc4: every gateway of a hostname datacenter, STRICT_DNS",
+    doc="Hostname gateways: every endpoint, never an invalid LOGICAL_DNS cluster",
+    apply=_all_dc4_gateways,
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: str  # clusters | listeners | endpoints
+    consul_case: str  # Consul's golden name
+    mesh_case: str  # our case file in tests/golden/
+    differences: tuple[Difference, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}-{self.consul_case}"
+
+
+CASES = [
+    Case("clusters", "mesh-gateway", "mesh-gateway", (ALL_HOSTNAME_GATEWAYS,)),
+    Case("listeners", "mesh-gateway", "mesh-gateway"),
+    Case("endpoints", "mesh-gateway", "mesh-gateway"),
+    Case("listeners", "mesh-gateway-tagged-addresses", "mesh-gateway-tagged-addresses"),
+    Case(
+        "clusters",
+        "mesh-gateway-tcp-keepalives",
+        "mesh-gateway-tcp-keepalives",
+        (ALL_HOSTNAME_GATEWAYS,),
+    ),
+    Case(
+        "clusters",
+        "mesh-gateway-service-subsets",
+        "mesh-gateway-service-subsets",
+        (ALL_HOSTNAME_GATEWAYS,),
+    ),
+    # Consul's endpoints golden of this name comes from its "service-subsets2" variant,
+    # which also has foo subsets.
+    Case("endpoints", "mesh-gateway-service-subsets", "mesh-gateway-service-subsets2"),
+]
+MESH_CASES = sorted({case.mesh_case for case in CASES})
+
+
+def load_case(mesh_case: str) -> meshgw.Mesh:
+    return meshgw.load(GOLDEN / "mg-topology.json", GOLDEN / f"{mesh_case}.json")
+
+
+def meshgw_output(mesh_case: str, **kw: Any) -> dict[str, Resources]:
+    return translate("mesh-gateway", load_case(mesh_case), **kw)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_matches_consul(case: Case) -> None:
+    expected = consul_resources(case.kind, case.consul_case)
+    for difference in case.differences:
+        difference.apply(expected)
+    assert meshgw_output(case.mesh_case)[case.kind] == expected
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.differences], ids=lambda c: c.id)
+def test_listed_differences_still_occur(case: Case) -> None:
+    """Each listed difference is needed: without it, meshgw's output differs."""
+    consul = consul_resources(case.kind, case.consul_case)
+    ours = meshgw_output(case.mesh_case)[case.kind]
+    for difference in case.differences:
+        without = copy.deepcopy(consul)
+        for other in case.differences:
+            if other is not difference:
+                other.apply(without)
+        assert ours != without, f"{difference.name!r} no longer differs from Consul"
+
+
+def test_differences_are_documented() -> None:
+    docs = (Path(__file__).parents[1] / "docs" / "consul-differences.md").read_text(
+        encoding="utf-8"
+    )
+    for case in CASES:
+        for difference in case.differences:
+            assert difference.doc in docs, difference.name
+
+
+@pytest.mark.envoy
+@pytest.mark.parametrize("mesh_case", MESH_CASES)
+@pytest.mark.parametrize("mode", ["eds", "static"])
+def test_envoy_accepts(mesh_case: str, mode: str) -> None:
+    out = meshgw_output(mesh_case, endpoints=mode)
+    assert_envoy_accepts(out)
+    assert_envoy_accepts(out, reject_deprecated=True)
+
+
+def test_copies_match_reference() -> None:
+    """tests/golden/consul/ holds Consul's files byte for byte."""
+    if not SHARED_GOLDENS.is_dir():
+        pytest.skip(f"reference goldens not present at {SHARED_GOLDENS}")
+    copies = sorted(CONSUL_COPIES.glob("*.json"))
+    assert {p.name for p in copies} >= {f"{c.kind}-{c.consul_case}.json" for c in CASES}
+    for path in copies:
+        assert path.read_bytes() == (SHARED_GOLDENS / path.name).read_bytes(), path.name
