@@ -1,0 +1,212 @@
+"""Envoy TLS transport sockets for sidecar proxies, from :class:`~meshgw.model.TlsSettings`.
+
+Consul's control plane inlines the proxy's leaf certificate, its private key and the CA
+roots into every TLS context. meshgw runs offline and never sees a private key, so it
+references what the user provides instead (docs/certificates.md):
+
+* **files** -- ``ca_file``, ``cert_file`` and ``key_file`` of ``mesh_tls``, with the
+  placeholders ``{service}``, ``{namespace}``, ``{partition}`` and ``{datacenter}``
+  filled for the proxy's destination service;
+* **SDS** -- with ``sds_cluster`` set, secrets named ``sds_cert_secret`` (default
+  ``{service}``) and ``sds_ca_secret`` (default ``ROOTCA``) are fetched over ADS
+  (``sds_cluster = "ads"``) or from a gRPC cluster of that name.
+
+Without ``mesh_tls`` the files under ``/etc/meshgw/tls/`` are used: clearly marked
+placeholders, documented as such. Nothing here reads a file or inlines key material.
+
+Peer certificates are checked with ``match_typed_subject_alt_names`` (a URI SAN matcher);
+Consul's goldens show ``match_subject_alt_names``, which Envoy deprecates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ..errors import TranslationError
+from ..model.mesh import TlsSettings
+from .resources import DOWNSTREAM_TLS_TYPE, UPSTREAM_TLS_TYPE, typed
+
+__all__ = [
+    "ADS",
+    "DEFAULT_CA_FILE",
+    "DEFAULT_CERT_FILE",
+    "DEFAULT_KEY_FILE",
+    "DEFAULT_SDS_CA_SECRET",
+    "DEFAULT_SDS_CERT_SECRET",
+    "PLACEHOLDERS",
+    "TlsContexts",
+    "TlsIdentity",
+    "fill_placeholders",
+    "uri_san_exact",
+    "uri_san_prefix",
+]
+
+#: Placeholder files used when the mesh has no ``mesh_tls`` block (never real files).
+DEFAULT_CA_FILE = "/etc/meshgw/tls/ca.pem"
+DEFAULT_CERT_FILE = "/etc/meshgw/tls/{service}.pem"
+DEFAULT_KEY_FILE = "/etc/meshgw/tls/{service}-key.pem"
+#: Default SDS secret names.
+DEFAULT_SDS_CA_SECRET = "ROOTCA"
+DEFAULT_SDS_CERT_SECRET = "{service}"
+#: ``sds_cluster`` value meaning "fetch the secrets over the ADS stream".
+ADS = "ads"
+#: The placeholders a path or secret name may contain.
+PLACEHOLDERS: tuple[str, ...] = ("service", "namespace", "partition", "datacenter")
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+@attrs.frozen
+class TlsIdentity:
+    """Whose certificate a proxy presents: its destination service and where it lives."""
+
+    service: str
+    datacenter: str
+    namespace: str = "default"
+    partition: str = "default"
+
+
+def fill_placeholders(template: str, identity: TlsIdentity, *, what: str = "mesh_tls") -> str:
+    """``template`` with ``{service}``, ``{namespace}``, ``{partition}`` and
+    ``{datacenter}`` replaced; any other ``{name}`` is a :class:`TranslationError`
+    (a typo would otherwise reach Envoy as a file that never exists)."""
+    values = {
+        "service": identity.service,
+        "namespace": identity.namespace or "default",
+        "partition": identity.partition or "default",
+        "datacenter": identity.datacenter,
+    }
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+            raise TranslationError(
+                f"{what}: unknown placeholder {{{name}}} in {template!r} (known: {known})"
+            )
+        return values[name]
+
+    return _PLACEHOLDER.sub(replace, template)
+
+
+def uri_san_exact(uri: str) -> dict[str, Any]:
+    """A typed SAN matcher: the peer's URI SAN must equal ``uri`` (a SPIFFE ID)."""
+    return {"san_type": "URI", "matcher": {"exact": uri}}
+
+
+def uri_san_prefix(prefix: str) -> dict[str, Any]:
+    """A typed SAN matcher: the peer's URI SAN must start with ``prefix``."""
+    return {"san_type": "URI", "matcher": {"prefix": prefix}}
+
+
+class TlsContexts:
+    """Builds one proxy's TLS transport sockets.
+
+    The settings are resolved once (placeholders filled, defaults applied); each call
+    returns fresh dicts, so callers may change one result without touching another.
+    Raises :class:`TranslationError` for settings that mix files and SDS, or that use
+    an unknown placeholder.
+    """
+
+    __slots__ = ("_ca", "_cert", "_key", "_sds_ca", "_sds_cert", "_sds_cluster")
+
+    def __init__(self, settings: TlsSettings | None, identity: TlsIdentity) -> None:
+        tls = settings if settings is not None else TlsSettings()
+        self._sds_cluster = tls.sds_cluster
+        if tls.sds_cluster:
+            files = [f for f in ("ca_file", "cert_file", "key_file") if getattr(tls, f)]
+            if files:
+                raise TranslationError(
+                    f"mesh_tls sets sds_cluster and {', '.join(files)}: choose SDS or files"
+                )
+            self._sds_ca = fill_placeholders(tls.sds_ca_secret or DEFAULT_SDS_CA_SECRET, identity)
+            self._sds_cert = fill_placeholders(
+                tls.sds_cert_secret or DEFAULT_SDS_CERT_SECRET, identity
+            )
+            self._ca = self._cert = self._key = ""
+        else:
+            self._ca = fill_placeholders(tls.ca_file or DEFAULT_CA_FILE, identity)
+            self._cert = fill_placeholders(tls.cert_file or DEFAULT_CERT_FILE, identity)
+            self._key = fill_placeholders(tls.key_file or DEFAULT_KEY_FILE, identity)
+            self._sds_ca = self._sds_cert = ""
+
+    @property
+    def uses_sds(self) -> bool:
+        """Whether secrets come from SDS rather than files."""
+        return bool(self._sds_cluster)
+
+    @property
+    def sds_over_ads(self) -> bool:
+        """Whether secrets come from SDS over the ADS stream."""
+        return self._sds_cluster == ADS
+
+    @property
+    def files(self) -> tuple[str, str, str]:
+        """``(ca_file, cert_file, key_file)`` as referenced (empty with SDS)."""
+        return self._ca, self._cert, self._key
+
+    def upstream(self, sni: str, san: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The ``tls`` transport socket of an upstream cluster: present this proxy's
+        certificate, send ``sni``, and accept only a peer certificate signed by the CA
+        whose URI SAN satisfies one of ``san``."""
+        context = typed(UPSTREAM_TLS_TYPE, common_tls_context=self._common(san), sni=sni)
+        return {"name": "tls", "typed_config": context}
+
+    def downstream(self) -> dict[str, Any]:
+        """The ``tls`` transport socket of the public listener: present this proxy's
+        certificate and require a client certificate signed by the CA."""
+        context = typed(
+            DOWNSTREAM_TLS_TYPE,
+            common_tls_context=self._common(()),
+            require_client_certificate=True,
+        )
+        return {"name": "tls", "typed_config": context}
+
+    def _sds_config(self) -> dict[str, Any]:
+        if self._sds_cluster == ADS:
+            return {"ads": {}, "resource_api_version": "V3"}
+        return {
+            "api_config_source": {
+                "api_type": "GRPC",
+                "transport_api_version": "V3",
+                "grpc_services": [{"envoy_grpc": {"cluster_name": self._sds_cluster}}],
+            },
+            "resource_api_version": "V3",
+        }
+
+    def _common(self, san: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        matchers = [dict(m) for m in san]
+        if self._sds_cluster:
+            ca_secret = {"name": self._sds_ca, "sds_config": self._sds_config()}
+            common: dict[str, Any] = {
+                "tls_params": {},
+                "tls_certificate_sds_secret_configs": [
+                    {"name": self._sds_cert, "sds_config": self._sds_config()}
+                ],
+            }
+            if matchers:
+                # SAN matchers cannot go into an SDS validation context: combine them.
+                common["combined_validation_context"] = {
+                    "default_validation_context": {"match_typed_subject_alt_names": matchers},
+                    "validation_context_sds_secret_config": ca_secret,
+                }
+            else:
+                common["validation_context_sds_secret_config"] = ca_secret
+            return common
+        validation: dict[str, Any] = {"trusted_ca": {"filename": self._ca}}
+        if matchers:
+            validation["match_typed_subject_alt_names"] = matchers
+        return {
+            "tls_params": {},
+            "tls_certificates": [
+                {
+                    "certificate_chain": {"filename": self._cert},
+                    "private_key": {"filename": self._key},
+                }
+            ],
+            "validation_context": validation,
+        }
