@@ -186,8 +186,6 @@ SIDECAR_OPTIONS: dict[str, Callable[[Any], Any]] = {
     "envoy_public_listener_json": _as_json_text,
     "envoy_listener_tracing_json": _as_json_text,
     "envoy_local_cluster_json": _as_json_text,
-    # Applies to every upstream of the proxy unless the upstream sets its own.
-    "connect_timeout_ms": lambda v: _as_int(v, 0),
 }
 
 
@@ -366,7 +364,6 @@ class ProxyOptions:
     envoy_public_listener_json: str = ""
     envoy_listener_tracing_json: str = ""
     envoy_local_cluster_json: str = ""
-    connect_timeout_ms: int = 0
 
 
 def proxy_options(config: Mapping[str, Any]) -> ProxyOptions:
@@ -385,7 +382,6 @@ def proxy_options(config: Mapping[str, Any]) -> ProxyOptions:
         envoy_public_listener_json=p.get("envoy_public_listener_json", ""),
         envoy_listener_tracing_json=p.get("envoy_listener_tracing_json", ""),
         envoy_local_cluster_json=p.get("envoy_local_cluster_json", ""),
-        connect_timeout_ms=p.get("connect_timeout_ms", 0),
     )
 
 

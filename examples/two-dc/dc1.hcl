@@ -2,22 +2,13 @@
 datacenter         = "dc1"
 primary_datacenter = "dc1"
 trust_domain       = "7d6c6a53-2b5e-4f8e-9f1d-2a9f1c3b4e5d.consul"
+node_name          = "dc1-agent-1"
+advertise_addr     = "10.1.0.9"
 
 catalog = [
-  # dc1's own mesh gateways (sidecars in mode "local" send cross-datacenter traffic here).
-  {
-    datacenter = "dc1"
-    node       = "dc1-gw-1"
-    address    = "10.1.0.5"
-    service = {
-      kind = "mesh-gateway", service = "mesh-gateway", port = 8443
-      tagged_addresses = {
-        lan = { address = "10.1.0.5", port = 8443 }
-        wan = { address = "198.18.1.5", port = 443 }
-      }
-    }
-    checks = [{ check_id = "gw-alive", status = "passing" }]
-  },
+  # dc1's own mesh gateway is not listed: mesh-gateway.hcl registers it with this agent,
+  # and the local agent's registrations are part of the catalog (sidecars in mode
+  # "local" send cross-datacenter traffic to it).
   # dc2's mesh gateways, reached at their WAN addresses.
   {
     datacenter = "dc2"
