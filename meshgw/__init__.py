@@ -36,6 +36,7 @@ from .model import (
     Upstream,
 )
 from .modes import Explanation, LayerValue, ModeResolution, ModeTarget, explain, resolve_mode
+from .translate import bootstrap, translate
 
 __version__ = "0.1.0.dev0"
 
@@ -70,10 +71,12 @@ __all__ = [
     "Upstream",
     "ValidationError",
     "__version__",
+    "bootstrap",
     "explain",
     "load",
     "loads",
     "resolve_mode",
+    "translate",
 ]
 
 # Errors show as ``meshgw.ValidationError`` in tracebacks. (Models keep their defining

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import importlib
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -25,11 +24,15 @@ from .model.common import ServiceKind
 from .model.mesh import Mesh
 from .model.registration import Service
 
-__all__ = ["EndpointsMode", "bootstrap", "translate"]
+__all__ = ["EndpointsMode", "MissingPolicy", "bootstrap", "translate"]
 
 #: ``"eds"``: clusters of type EDS, their ClusterLoadAssignments in ``endpoints``.
 #: ``"static"``: the same assignments inline (``STATIC`` clusters), ``endpoints`` empty.
 EndpointsMode = Literal["eds", "static"]
+#: ``"error"``: an upstream whose endpoints cannot be had (no gateway for its mode, a
+#: prepared query) raises TranslationError. ``"warn"``: it gets an empty load
+#: assignment and a :class:`~meshgw.errors.MeshgwWarning`.
+MissingPolicy = Literal["error", "warn"]
 
 
 def translate(
@@ -37,6 +40,7 @@ def translate(
     mesh: Mesh | None = None,
     *,
     endpoints: EndpointsMode = "eds",
+    missing: MissingPolicy = "error",
 ) -> dict[str, list[dict[str, Any]]]:
     """The Envoy configuration Consul would stream to the proxy of ``registration``.
 
@@ -51,6 +55,8 @@ def translate(
     """
     if endpoints not in ("eds", "static"):
         raise TranslationError(f'endpoints must be "eds" or "static", not {endpoints!r}')
+    if missing not in ("error", "warn"):
+        raise TranslationError(f'missing must be "error" or "warn", not {missing!r}')
     service, mesh = _resolve(registration, mesh)
 
     kind = service.kind
@@ -58,7 +64,7 @@ def translate(
         with _gc_paused():
             return _translate_mesh_gateway(service, mesh, static=endpoints == "static")
     if kind == ServiceKind.CONNECT_PROXY:
-        return _translate_sidecar(service, mesh, endpoints)
+        return _translate_sidecar(service, mesh, endpoints, missing)
     if kind == ServiceKind.TYPICAL:
         sidecar = _sidecar_of(service, mesh)
         if sidecar is not None:
@@ -101,6 +107,7 @@ def bootstrap(
     mesh: Mesh | None = None,
     *,
     admin: tuple[str, int] | None = None,
+    missing: MissingPolicy = "error",
 ) -> dict[str, Any]:
     """A complete static Envoy bootstrap for ``registration``: :func:`translate` with
     ``endpoints="static"`` wrapped by :func:`meshgw.envoy.bootstrap.static_bootstrap`.
@@ -110,7 +117,7 @@ def bootstrap(
     listener.
     """
     service, mesh = _resolve(registration, mesh)
-    resources = translate(service, mesh, endpoints="static")
+    resources = translate(service, mesh, endpoints="static", missing=missing)
     return static_bootstrap(
         resources, node_id=service.id or service.name, node_cluster=service.name, admin=admin
     )
@@ -132,22 +139,11 @@ def _resolve(registration: Service | str, mesh: Mesh | None) -> tuple[Service, M
 
 
 def _translate_sidecar(
-    service: Service, mesh: Mesh, endpoints: EndpointsMode
+    service: Service, mesh: Mesh, endpoints: EndpointsMode, missing: MissingPolicy
 ) -> dict[str, list[dict[str, Any]]]:
-    # Imported lazily: meshgw.sidecar is optional for gateway-only users and is
-    # developed separately.
-    name = f"{__package__}.sidecar"
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise  # the sidecar module exists but is broken: do not hide that
-        module = None
-    translate_sidecar = getattr(module, "translate_sidecar", None)
-    if translate_sidecar is None:
-        raise TranslationError("connect-proxy translation is not available yet")
-    result: dict[str, list[dict[str, Any]]] = translate_sidecar(service, mesh, endpoints=endpoints)
-    return result
+    from .sidecar import translate_sidecar
+
+    return translate_sidecar(service, mesh, endpoints=endpoints, missing=missing)
 
 
 def _sidecar_of(service: Service, mesh: Mesh) -> Service | None:
