@@ -8,11 +8,9 @@ and listeners sorted by ``name``, endpoints (ClusterLoadAssignments) by
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Iterator
 from typing import Any, Literal
 
+from ._gcpause import gc_paused
 from .catalogview import build_view
 from .envoy.bootstrap import static_bootstrap
 from .envoy.clusters import build_cluster
@@ -61,7 +59,7 @@ def translate(
 
     kind = service.kind
     if kind == ServiceKind.MESH_GATEWAY:
-        with _gc_paused():
+        with gc_paused():
             return _translate_mesh_gateway(service, mesh, static=endpoints == "static")
     if kind == ServiceKind.CONNECT_PROXY:
         return _translate_sidecar(service, mesh, endpoints, missing)
@@ -80,26 +78,6 @@ def translate(
         f"translation of {kind!s} registrations is not supported "
         f"({service.id or service.name!r}); meshgw translates mesh-gateway and connect-proxy"
     )
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building the output.
-
-    A large gateway creates hundreds of thousands of dicts and lists, all kept (they are
-    the output), and none in a reference cycle; each collection the allocations trigger
-    would walk all of them and the whole mesh for nothing, which doubles the time of a
-    translation. Reference counting still frees everything as usual. The collector's
-    previous state is restored; if it was already disabled it is left alone.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def bootstrap(

@@ -1109,19 +1109,21 @@ def test_connect_proxy_goes_to_meshgw_sidecar(monkeypatch: pytest.MonkeyPatch) -
     mesh = make_mesh(services=[{"name": "web", "port": 8080, "connect": {"sidecar_service": {}}}])
     calls: list[tuple[Any, ...]] = []
 
-    def translate_sidecar(service: Service, mesh_: Mesh, *, endpoints: str) -> Out:
-        calls.append((service.id, mesh_ is mesh, endpoints))
+    def translate_sidecar(service: Service, mesh_: Mesh, *, endpoints: str, missing: str) -> Out:
+        calls.append((service.id, mesh_ is mesh, endpoints, missing))
         return {"clusters": [], "listeners": [], "endpoints": []}
 
     fake = types.ModuleType("meshgw.sidecar")
     fake.translate_sidecar = translate_sidecar  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "meshgw.sidecar", fake)
     translate("web-sidecar-proxy", mesh, endpoints="static")
-    assert calls == [("web-sidecar-proxy", True, "static")]
-
-    monkeypatch.setitem(sys.modules, "meshgw.sidecar", None)  # as if it did not exist
-    with pytest.raises(TranslationError, match="connect-proxy translation is not available"):
-        translate("web-sidecar-proxy", mesh)
+    translate("web-sidecar-proxy", mesh, missing="warn")
+    assert calls == [
+        ("web-sidecar-proxy", True, "static", "error"),
+        ("web-sidecar-proxy", True, "eds", "warn"),
+    ]
+    with pytest.raises(TranslationError, match='missing must be "error" or "warn"'):
+        translate("web-sidecar-proxy", mesh, missing="ignore")  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- purity

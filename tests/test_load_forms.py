@@ -1078,13 +1078,6 @@ def test_full_agent_configuration_loads_and_agent_settings_are_ignored() -> None
     assert mesh.service("web-sidecar-proxy").upstreams[0].destination_name == "api"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an agent file with `connect { enabled = true }` (or an agent-level `check`) "
-    "and a `service` block is taken for a registration payload "
-    "(documents._is_registration counts `connect`/`check` as registration keys even when "
-    "`service` is a block, not a name)",
-)
 @pytest.mark.parametrize(
     "agent_setting",
     ["connect {\n  enabled = true\n}\n", 'check {\n  id = "mem"\n  ttl = "30s"\n}\n'],

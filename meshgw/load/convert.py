@@ -17,8 +17,9 @@ import contextvars
 import difflib
 import enum
 import re
+import types
 import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -35,7 +36,14 @@ from ..model import catalog, common, entries, mesh, registration
 from ..model.common import Source
 from ..model.entries import Nanoseconds
 
-__all__ = ["Invalid", "describe", "norm_key", "structure", "to_plain"]
+__all__ = [
+    "Invalid",
+    "describe",
+    "norm_key",
+    "register_suggestions",
+    "structure",
+    "to_plain",
+]
 
 T = TypeVar("T")
 PathElem = str | int
@@ -55,9 +63,18 @@ class Invalid(Exception):
         self.subpath = tuple(subpath)
 
 
+_NORM_CACHE: dict[str, str] = {}
+
+
 def norm_key(key: str) -> str:
     """Consul's key matching: case-insensitive, underscores ignored."""
-    return key.lower().replace("_", "")
+    # Documents repeat the same few hundred keys; the cache is bounded for safety.
+    found = _NORM_CACHE.get(key)
+    if found is None:
+        found = key.lower().replace("_", "")
+        if len(_NORM_CACHE) < 4096:
+            _NORM_CACHE[key] = found
+    return found
 
 
 def describe(value: Any) -> str:
@@ -69,7 +86,7 @@ def describe(value: Any) -> str:
     if isinstance(value, int):
         return f"number {value}"
     if isinstance(value, float):
-        return f"number {value:g}"
+        return f"number {value!r}"
     if isinstance(value, str):
         shown = value if len(value) <= 40 else value[:37] + "..."
         return f'string "{shown}"'
@@ -82,7 +99,7 @@ def describe(value: Any) -> str:
 
 def to_plain(value: Any) -> Any:
     """Deep copy of a raw value into plain dicts and lists (drops position data)."""
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, Mapping)):
         return {k: to_plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [to_plain(v) for v in value]
@@ -135,7 +152,7 @@ _SPECS: dict[type, _Spec] = {}
 
 def _is_singular(tp: Any) -> bool:
     origin = typing.get_origin(tp)
-    if origin is typing.Union or str(origin) == "types.UnionType":
+    if origin is typing.Union or origin is types.UnionType:
         return any(_is_singular(a) for a in typing.get_args(tp) if a is not type(None))
     if origin in (tuple, list):
         return False
@@ -165,10 +182,21 @@ def _spec(cls: type) -> _Spec:
     return spec
 
 
-def _suggest(key: str, spec: _Spec) -> str:
-    close = difflib.get_close_matches(norm_key(key), [norm_key(f) for f in spec.fields], n=1)
+#: Further names to suggest for unknown keys of a class (e.g. agent settings a mesh file
+#: accepts and ignores), beyond its fields.
+_EXTRA_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def register_suggestions(cls: type, names: Iterable[str]) -> None:
+    """Also suggest ``names`` for misspelt keys of ``cls``."""
+    _EXTRA_NAMES[cls] = tuple(names)
+
+
+def _suggest(key: str, spec: _Spec, cls: type) -> str:
+    candidates = {norm_key(f): f for f in (*spec.fields, *_EXTRA_NAMES.get(cls, ()))}
+    close = difflib.get_close_matches(norm_key(key), list(candidates), n=1)
     if close:
-        return f" (did you mean {spec.names[close[0]]!r}?)"
+        return f" (did you mean {candidates[close[0]]!r}?)"
     return f" (expected one of: {', '.join(sorted(spec.fields))})"
 
 
@@ -186,18 +214,20 @@ def _normalise(value: Any, cls: type, spec: _Spec) -> tuple[dict[str, Any], list
         if not isinstance(key, str):
             problems.append(Invalid(f"keys must be strings, got {describe(key)}"))
             continue
-        if item is None:
-            # Consul's API writes null for empty lists and maps; Go decodes it as the
-            # zero value, so it means "not set" here too.
-            continue
         name = spec.names.get(key)
         if name is None:
             nkey = norm_key(key)
             name = spec.names.get(nkey)
             if name is None:
                 if nkey not in spec.read_only:
-                    problems.append(Invalid(f"unknown key {key!r}{_suggest(key, spec)}", [key]))
+                    problems.append(
+                        Invalid(f"unknown key {key!r}{_suggest(key, spec, cls)}", [key])
+                    )
                 continue
+        if item is None:
+            # Consul's API writes null for empty lists and maps; Go decodes it as the
+            # zero value, so it means "not set" here too.
+            continue
         if name == "checks" and norm_key(key) == "check" and isinstance(item, Mapping):
             # The single ``check`` / ``Check`` object of agent files and payloads.
             item = [item]
@@ -458,14 +488,188 @@ def _converter(detailed: bool) -> cattrs.Converter:
     return conv
 
 
+# --- the fast path ---------------------------------------------------------------------
+#
+# Valid documents are the common case and large catalogs are on every user's path, so
+# they are structured by small functions compiled once per class from its type hints:
+# the same key matching (_normalise) and the same strictness as the cattrs hooks, but no
+# per-field error bookkeeping. Anything unexpected raises _Fallback, and the document is
+# structured again by the detailed cattrs converter, which collects every problem.
+
+
+def _is_map(v: Any) -> bool:
+    # isinstance(v, dict) is a C-level check; the Mapping ABC check costs ten times more
+    # and is only needed for the rare non-dict mapping.
+    return isinstance(v, (dict, Mapping))
+
+
+class _Fallback(Exception):
+    """The fast path met something it does not accept; the detailed pass decides."""
+
+
+_FALLBACK = _Fallback()
+_Conv = Callable[[Any], Any]
+_FAST: dict[Any, _Conv] = {}
+
+
+def _fast_str(v: Any) -> Any:
+    if type(v) is str:
+        return v
+    raise _FALLBACK
+
+
+def _fast_int(v: Any) -> Any:
+    if type(v) is int:
+        return v
+    raise _FALLBACK
+
+
+def _fast_bool(v: Any) -> Any:
+    if type(v) is bool:
+        return v
+    raise _FALLBACK
+
+
+def _fast_identity(v: Any) -> Any:
+    return v
+
+
+def _fast_plain(v: Any) -> Any:
+    if type(v) is str or type(v) is int or type(v) is bool or v is None:
+        return v
+    return to_plain(v)
+
+
+def _fast_nanoseconds(v: Any) -> Any:
+    try:
+        return _structure_nanoseconds(v, None)
+    except Invalid:
+        raise _FALLBACK from None
+
+
+def _fast_enum(enum_cls: type[enum.Enum]) -> _Conv:
+    by_value = {m.value: m for m in enum_cls}
+
+    def conv(v: Any) -> Any:
+        if type(v) is str:
+            found = by_value.get(v)
+            if found is not None:
+                return found
+        raise _FALLBACK
+
+    return conv
+
+
+def _fast_optional(inner: _Conv) -> _Conv:
+    def conv(v: Any) -> Any:
+        return None if v is None else inner(v)
+
+    return conv
+
+
+def _fast_tuple(inner: _Conv) -> _Conv:
+    def conv(v: Any) -> Any:
+        if not isinstance(v, list | tuple):
+            raise _FALLBACK
+        return tuple([inner(x) for x in v])
+
+    return conv
+
+
+def _fast_mapping(inner: _Conv | None) -> _Conv:
+    def conv(v: Any) -> Any:
+        if isinstance(v, list) and len(v) == 1 and _is_map(v[0]):
+            v = v[0]
+        if not _is_map(v):
+            raise _FALLBACK
+        if inner is None:
+            return to_plain(v)
+        out = {}
+        for key, item in v.items():
+            if type(key) is not str:
+                raise _FALLBACK
+            out[key] = inner(item)
+        return out
+
+    return conv
+
+
+def _fast_class(cls: type) -> _Conv:
+    spec = _spec(cls)
+    hints = typing.get_type_hints(cls)
+    convs: dict[str, _Conv] = {}
+    # Filled after registration so that recursive types (Service → Connect → Service)
+    # find this function.
+    _FAST[cls] = lambda v: build(v)
+
+    def build(value: Any) -> Any:
+        if isinstance(value, list) and len(value) == 1 and _is_map(value[0]):
+            value = value[0]
+        if not _is_map(value):
+            raise _FALLBACK
+        data, problems = _normalise(value, cls, spec)
+        if problems:
+            raise _FALLBACK
+        for name, item in data.items():
+            data[name] = convs[name](item)
+        return cls(**data)
+
+    for name in (*spec.fields, "source") if spec.has_source else spec.fields:
+        convs[name] = _fast_conv(hints[name])
+    _FAST[cls] = build
+    return build
+
+
+def _fast_conv(tp: Any) -> _Conv:
+    found = _FAST.get(tp)
+    if found is not None:
+        return found
+    conv: _Conv
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is str:
+        conv = _fast_str
+    elif tp is bool:
+        conv = _fast_bool
+    elif tp is int:
+        conv = _fast_int
+    elif tp is Source:
+        conv = _fast_identity
+    elif tp is Any:
+        conv = _fast_plain
+    elif tp is Nanoseconds:
+        conv = _fast_nanoseconds
+    elif isinstance(tp, type) and issubclass(tp, enum.Enum):
+        conv = _fast_enum(tp)
+    elif origin is typing.Union or origin is types.UnionType:
+        others = [a for a in args if a is not type(None)]
+        if len(others) != 1:
+            raise TypeError(f"no fast structuring for {tp}")
+        conv = _fast_optional(_fast_conv(others[0]))
+    elif origin in (tuple, list):
+        conv = _fast_tuple(_fast_plain if not args or args[0] is Any else _fast_conv(args[0]))
+    elif _is_mapping_type(tp):
+        vtype = args[1] if len(args) == 2 else Any
+        conv = _fast_mapping(None if vtype is Any else _fast_conv(vtype))
+    elif isinstance(tp, type) and attrs.has(tp):
+        return _fast_class(tp)
+    else:
+        raise TypeError(f"no fast structuring for {tp}")
+    _FAST[tp] = conv
+    return conv
+
+
 def structure(value: Any, cls: type[T], file: str | None = None) -> T:
     """Structure ``value`` as ``cls``; on failure raise a list of ``(path, message)``
     problems wrapped in :class:`StructureFailed`."""
     token = current_file.set(file)
     try:
+        if not _CONVERTERS:
+            _converter(False)
+        fast = _FAST.get(cls) or _fast_conv(cls)
         try:
-            return _converter(False).structure(value, cls)
-        except Exception:
+            return fast(value)  # type: ignore[no-any-return]
+        except _Fallback:
             pass
         try:
             return _converter(True).structure(value, cls)

@@ -9,6 +9,7 @@ registration payload (``PUT /v1/agent/service/register``), a catalog registratio
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from .._gcpause import gc_paused
 from ..errors import MeshgwError, Problem, ValidationError
 from ..model.catalog import CatalogEntry
 from ..model.common import ServiceKind
@@ -73,9 +75,8 @@ OTHER_CONFIG_KINDS = frozenset(
 
 #: Agent configuration keys that do not bear on meshgw: accepted and ignored so that a
 #: real agent configuration file loads. Anything else unknown is an error.
-AGENT_KEYS_IGNORED = frozenset(
-    norm_key(k)
-    for k in """
+_AGENT_KEY_WORDS = tuple(
+    """
     acl addresses advertise_addr_ipv4 advertise_addr_ipv6 advertise_addr_wan
     advertise_addr_wan_ipv4 advertise_addr_wan_ipv6 audit auto_config auto_encrypt
     auto_reload_config autopilot bind_addr bootstrap bootstrap_expect ca_file ca_path
@@ -100,6 +101,7 @@ AGENT_KEYS_IGNORED = frozenset(
     verify_outgoing verify_server_hostname watches xds
     """.split()
 )
+AGENT_KEYS_IGNORED = frozenset(norm_key(k) for k in _AGENT_KEY_WORDS)
 
 _MESH_KEYS = frozenset(
     norm_key(k)
@@ -208,8 +210,9 @@ def loads(text: str, format: str | None = None, *, name: str | None = None) -> M
     """Load one document from text. ``format`` is ``"hcl"`` or ``"json"`` (guessed from
     ``name``'s suffix or the text when omitted); ``name`` is used in error messages."""
     fmt = format or _detect_format(text, name)
-    raw = _read(text, fmt, name)
-    return _build([_Doc(name, raw, text, fmt)])
+    with gc_paused():
+        raw = _read(text, fmt, name)
+        return _build([_Doc(name, raw, text, fmt)])
 
 
 def load(*paths: str | os.PathLike[str]) -> Mesh:
@@ -218,6 +221,11 @@ def load(*paths: str | os.PathLike[str]) -> Mesh:
     A directory loads every ``.hcl`` and ``.json`` file in it, in name order, like
     Consul's ``-config-dir``.
     """
+    with gc_paused():
+        return _load(paths)
+
+
+def _load(paths: Iterable[str | os.PathLike[str]]) -> Mesh:
     docs: list[_Doc] = []
     for path in _expand(paths):
         try:
@@ -249,7 +257,8 @@ def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 def mesh_from_documents(items: Iterable[tuple[Any, str | None]]) -> Mesh:
     """Build a Mesh from already-parsed documents (mappings or lists)."""
-    return _build([_Doc(name, data) for data, name in items])
+    with gc_paused():
+        return _build([_Doc(name, data) for data, name in items])
 
 
 # --- shape detection ------------------------------------------------------------------
@@ -282,11 +291,7 @@ def _collect_item(
         return
     keys = {norm_key(k) for k in raw if isinstance(k, str)}
     kind = _get(raw, "kind")
-    if (
-        kind is not None
-        and isinstance(kind[1], str)
-        and (kind[1] in CONFIG_ENTRY_CLASSES or kind[1] in OTHER_CONFIG_KINDS)
-    ):
+    if kind is not None and isinstance(kind[1], str) and _looks_like_entry_kind(kind[1]):
         _add_entry(doc, parts, raw, path)
     elif "node" in keys and isinstance(_get(raw, "node")[1], Mapping):  # type: ignore[index]
         _add_catalog(doc, parts, _from_health(raw), path)
@@ -300,6 +305,20 @@ def _collect_item(
         _collect_mesh_file(doc, parts, raw)
     else:
         doc.report(path, "cannot tell what this object is (no kind, node or service name)")
+
+
+_ENTRY_KINDS = (*CONFIG_ENTRY_CLASSES, *sorted(OTHER_CONFIG_KINDS))
+_SERVICE_KIND_VALUES = frozenset(k.value for k in ServiceKind)
+
+
+def _looks_like_entry_kind(kind: str) -> bool:
+    """A config entry kind, or a misspelling of one (reported as such, not as a bad
+    service kind)."""
+    if kind in CONFIG_ENTRY_CLASSES or kind in OTHER_CONFIG_KINDS:
+        return True
+    if kind in _SERVICE_KIND_VALUES:
+        return False
+    return bool(difflib.get_close_matches(kind, _ENTRY_KINDS, n=1, cutoff=0.8))
 
 
 #: Keys only a mesh file / agent configuration has (a registration never does).
@@ -322,8 +341,9 @@ def _is_registration(raw: Mapping[str, Any], keys: set[str]) -> bool:
     if keys & _MESH_ONLY:
         return False
     service = _get(raw, "service")
-    if service is not None and isinstance(service[1], str):
-        return True
+    if service is not None:
+        # A name in the API's shapes; a block or object in a mesh file.
+        return isinstance(service[1], str)
     return bool(keys & _SERVICE_KEYS)
 
 
@@ -405,10 +425,12 @@ def _add_entry(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...]) -
             )
             parts.entries.append((entry, doc, path))
             return
-        known = ", ".join(sorted([*CONFIG_ENTRY_CLASSES, *OTHER_CONFIG_KINDS]))
-        doc.report(
-            (*path, "kind"), f'invalid config entry kind "{kind}" (expected one of: {known})'
-        )
+        close = difflib.get_close_matches(kind, _ENTRY_KINDS, n=1, cutoff=0.6)
+        if close:
+            hint = f"did you mean {close[0]!r}?"
+        else:
+            hint = "expected one of: " + ", ".join(sorted(_ENTRY_KINDS))
+        doc.report((*path, "kind"), f'invalid config entry kind "{kind}" ({hint})')
         return
     entry = _structure(doc, raw, cls, path)
     if entry is not None:
@@ -424,7 +446,8 @@ class _ConfigEntries:
 
 @attrs.frozen
 class _MeshFile:
-    """The top level of a mesh file / agent configuration file."""
+    """The top level of a mesh file / agent configuration file (``service``,
+    ``services`` and ``catalog`` are read raw, see :data:`_RAW_SECTIONS`)."""
 
     datacenter: str = ""
     primary_datacenter: str = ""
@@ -435,13 +458,12 @@ class _MeshFile:
     advertise_addr: str = ""
     primary_gateways: tuple[str, ...] = ()
     connect: AgentConnect | None = None
-    service: Any = None
-    services: Any = None
     config_entries: _ConfigEntries | None = None
-    catalog: tuple[Any, ...] = ()
     peers: tuple[Peer, ...] = ()
     mesh_tls: TlsSettings | None = None
 
+
+convert.register_suggestions(_MeshFile, _AGENT_KEY_WORDS)
 
 _MESH_SETTINGS = (
     "datacenter",
@@ -457,12 +479,23 @@ _MESH_SETTINGS = (
 )
 
 
+#: Mesh-file sections handed on raw: structuring them here would copy every catalog
+#: entry once more and lose their positions.
+_RAW_SECTIONS = ("service", "services", "catalog")
+
+
 def _collect_mesh_file(doc: _Doc, parts: _Parts, raw: Mapping[str, Any]) -> None:
-    kept = {
-        k: v
-        for k, v in raw.items()
-        if not (isinstance(k, str) and norm_key(k) in AGENT_KEYS_IGNORED)
-    }
+    kept: dict[str, Any] = {}
+    sections: dict[str, tuple[str, Any]] = {}
+    for key, value in raw.items():
+        nkey = norm_key(key) if isinstance(key, str) else ""
+        if nkey in _RAW_SECTIONS:
+            if nkey in sections:
+                doc.report((nkey,), f"{key!r} repeats {sections[nkey][0]!r}")
+                continue
+            sections[nkey] = (key, value)
+        elif nkey not in AGENT_KEYS_IGNORED:
+            kept[key] = value
     mesh_file = _structure(doc, kept, _MeshFile, ())
     if mesh_file is None:
         return
@@ -471,13 +504,15 @@ def _collect_mesh_file(doc: _Doc, parts: _Parts, raw: Mapping[str, Any]) -> None
         if value not in ("", (), None):
             parts.settings[name] = (value, doc.name)
     for key in ("service", "services"):
-        value = getattr(mesh_file, key)
+        if key not in sections:
+            continue
+        value = sections[key][1]
         if value is None:
             continue
-        items = value if isinstance(value, list) else [value]
         if key == "services" and isinstance(value, Mapping):
             doc.report((key,), "expected a list of services, got an object")
             continue
+        items = value if isinstance(value, list) else [value]
         for i, item in enumerate(items):
             sub: tuple[PathElem, ...] = (
                 (key, i)
@@ -488,8 +523,12 @@ def _collect_mesh_file(doc: _Doc, parts: _Parts, raw: Mapping[str, Any]) -> None
     if mesh_file.config_entries is not None:
         for i, item in enumerate(mesh_file.config_entries.bootstrap):
             _add_entry(doc, parts, item, ("config_entries", "bootstrap", i))
-    for i, item in enumerate(mesh_file.catalog):
-        _collect_item(doc, parts, item, ("catalog", i))
+    catalog = sections.get("catalog", ("", None))[1]
+    if catalog is not None and not isinstance(catalog, list):
+        doc.report(("catalog",), f"expected a list, got {convert.describe(catalog)}")
+    elif catalog is not None:
+        for i, item in enumerate(catalog):
+            _collect_item(doc, parts, item, ("catalog", i))
     for i, peer in enumerate(mesh_file.peers):
         parts.peers.append((peer, doc, ("peers", i)))
 
