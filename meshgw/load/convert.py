@@ -508,6 +508,8 @@ class _Fallback(Exception):
 
 
 _FALLBACK = _Fallback()
+#: One shared Source per file for objects without positions (plain JSON mappings).
+_SOURCES: dict[str | None, Source] = {}
 _Conv = Callable[[Any], Any]
 _FAST: dict[Any, _Conv] = {}
 
@@ -598,23 +600,65 @@ def _fast_class(cls: type) -> _Conv:
     spec = _spec(cls)
     hints = typing.get_type_hints(cls)
     convs: dict[str, _Conv] = {}
-    # Filled after registration so that recursive types (Service → Connect → Service)
-    # find this function.
+    # Registered before the field converters are compiled, so that recursive types
+    # (Service → Connect → Service) find this function.
     _FAST[cls] = lambda v: build(v)
+    names = spec.names
+    singular = spec.singular
+    read_only = spec.read_only
+    has_source = spec.has_source
+    merges_checks = cls in (registration.Service, catalog.CatalogEntry)
 
     def build(value: Any) -> Any:
-        if isinstance(value, list) and len(value) == 1 and _is_map(value[0]):
-            value = value[0]
-        if not _is_map(value):
-            raise _FALLBACK
-        data, problems = _normalise(value, cls, spec)
-        if problems:
-            raise _FALLBACK
-        for name, item in data.items():
-            data[name] = convs[name](item)
-        return cls(**data)
+        # The same key matching as _normalise, inlined: this runs for every object of
+        # every document. Anything _normalise would report goes to the detailed pass.
+        if type(value) is not dict:
+            if isinstance(value, list) and len(value) == 1 and _is_map(value[0]):
+                value = value[0]
+            if not _is_map(value):
+                raise _FALLBACK
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            name = names.get(key)
+            if name is None:
+                if type(key) is not str:
+                    raise _FALLBACK
+                nkey = norm_key(key)
+                name = names.get(nkey)
+                if name is None:
+                    if nkey in read_only:
+                        continue
+                    raise _FALLBACK
+            if item is None:
+                continue
+            if name in out or (merges_checks and name == "checks" and not isinstance(item, list)):
+                raise _FALLBACK  # a field spelt twice, or check + checks: rare, slow path
+            if isinstance(item, list) and name in singular:
+                if len(item) == 1 and _is_map(item[0]):
+                    item = item[0]
+                elif item:
+                    raise _FALLBACK
+            conv = convs[name]
+            if conv is _fast_str:
+                # Most fields are strings: check inline rather than pay for a call.
+                if type(item) is not str:
+                    raise _FALLBACK
+                out[name] = item
+            else:
+                out[name] = conv(item)
+        if has_source:
+            if type(value) is dict:
+                file = current_file.get()
+                src = _SOURCES.get(file)
+                if src is None:
+                    src = _SOURCES[file] = Source(file, None)
+                out["source"] = src
+            else:
+                line = getattr(value, "line", None)
+                out["source"] = Source(getattr(value, "file", None) or current_file.get(), line)
+        return cls(**out)
 
-    for name in (*spec.fields, "source") if spec.has_source else spec.fields:
+    for name in (*spec.fields, "source") if has_source else spec.fields:
         convs[name] = _fast_conv(hints[name])
     _FAST[cls] = build
     return build

@@ -289,17 +289,18 @@ def _collect_item(
     if not isinstance(raw, Mapping):
         doc.report(path, f"expected an object, got {convert.describe(raw)}")
         return
-    keys = {norm_key(k) for k in raw if isinstance(k, str)}
-    kind = _get(raw, "kind")
-    if kind is not None and isinstance(kind[1], str) and _looks_like_entry_kind(kind[1]):
+    by_norm = {norm_key(k): v for k, v in raw.items() if isinstance(k, str)}
+    keys = by_norm.keys()
+    kind = by_norm.get("kind")
+    if isinstance(kind, str) and _looks_like_entry_kind(kind):
         _add_entry(doc, parts, raw, path)
-    elif "node" in keys and isinstance(_get(raw, "node")[1], Mapping):  # type: ignore[index]
+    elif "node" in keys and isinstance(by_norm["node"], Mapping):
         _add_catalog(doc, parts, _from_health(raw), path)
     elif "servicename" in keys and "node" in keys:
         _add_catalog(doc, parts, _from_catalog_service(raw), path)
     elif "node" in keys:
         _add_catalog(doc, parts, raw, path)
-    elif _is_registration(raw, keys):
+    elif _is_registration(by_norm):
         _add_service(doc, parts, raw, path)
     elif top:
         _collect_mesh_file(doc, parts, raw)
@@ -332,18 +333,18 @@ _MESH_ONLY = (_MESH_KEYS | AGENT_KEYS_IGNORED) - {
 }
 
 
-def _is_registration(raw: Mapping[str, Any], keys: set[str]) -> bool:
+def _is_registration(by_norm: Mapping[str, Any]) -> bool:
     """A registration payload or agent service response rather than a mesh file.
 
     ``Service`` is a block in a mesh file but the service's name in the API's shapes;
     ``connect``, ``datacenter``, ``partition`` and ``checks`` exist in both.
     """
+    keys = by_norm.keys()
     if keys & _MESH_ONLY:
         return False
-    service = _get(raw, "service")
-    if service is not None:
+    if "service" in keys:
         # A name in the API's shapes; a block or object in a mesh file.
-        return isinstance(service[1], str)
+        return isinstance(by_norm["service"], str)
     return bool(keys & _SERVICE_KEYS)
 
 
