@@ -629,7 +629,7 @@ CASES: list[Case] = [
         (
             "config_entries.bootstrap[0].kind",
             4,
-            'invalid config entry kind "service-splitterr" (did you mean \'service-splitter\'?)',
+            "invalid config entry kind \"service-splitterr\" (did you mean 'service-splitter'?)",
         ),
     ),
     # --- HCL version 1 edge cases --------------------------------------------------------
