@@ -8,6 +8,9 @@ the size of the mesh) and groups what a mesh gateway needs:
   and connect-native services) by ``(datacenter, partition)`` and then
   ``(namespace, service)``.
 
+:func:`consul_servers` lists the Consul servers of a datacenter (the catalog's ``consul``
+service), read on demand: only WAN federation and peering through mesh gateways need them.
+
 Each :class:`Instance` carries its node registration, its Consul health and weight
 (:func:`endpoint_health`) and can describe itself as a filter context
 (:meth:`Instance.filter_context`).
@@ -31,6 +34,7 @@ from .model.mesh import Mesh
 from .model.registration import Check, Service, Weights
 
 __all__ = [
+    "CONSUL_SERVICE",
     "DEFAULT_ADVERTISE_ADDR",
     "DEFAULT_NODE_NAME",
     "HEALTHY",
@@ -40,12 +44,16 @@ __all__ = [
     "LocationKey",
     "ServiceKey",
     "build_view",
+    "consul_servers",
     "endpoint_health",
 ]
 
 #: Envoy health status names, as meshgw emits them.
 HEALTHY = "HEALTHY"
 UNHEALTHY = "UNHEALTHY"
+
+#: The service every Consul server registers for itself in the catalog.
+CONSUL_SERVICE = "consul"
 
 #: Node of the local agent's own registrations when the mesh names none.
 DEFAULT_NODE_NAME = "local"
@@ -409,3 +417,26 @@ def _instance_checks(checks: Iterable[Check], service_id: str) -> list[Check]:
     # Node checks (no service id) and the instance's own; Consul defaults a service's ID
     # to its name, so a check naming that also counts.
     return [c for c in checks if not c.service_id or c.service_id == service_id]
+
+
+def consul_servers(mesh: Mesh, datacenter: str = "") -> tuple[CatalogEntry, ...]:
+    """The Consul servers of ``datacenter`` (the mesh's own by default), in catalog order.
+
+    They are the catalog's instances of the ``consul`` service (kind typical), which every
+    server registers for itself in the default partition, with meta such as
+    ``grpc_tls_port`` and ``read_replica``. Only ``Mesh.catalog`` is read: an agent's
+    service definitions never declare it. This is a scan of the catalog, not part of
+    :func:`build_view`, so translations that do not need servers do not pay for it.
+    """
+    local_dc = mesh.datacenter
+    datacenter = datacenter or local_dc
+    typical = ServiceKind.TYPICAL
+    return tuple(
+        entry
+        for entry in mesh.catalog
+        if (svc := entry.service) is not None
+        and svc.name == CONSUL_SERVICE
+        and svc.kind == typical
+        and (entry.datacenter or local_dc) == datacenter
+        and (entry.partition or svc.partition or _DEFAULT) == _DEFAULT
+    )

@@ -17,9 +17,11 @@ and, derived from those, the Envoy :class:`~meshgw.envoy.listeners.ListenerSpec`
 dicts.
 
 Extension points: filter chains come from :data:`CHAIN_PROVIDERS`, in Consul's order,
-and clusters from :data:`CLUSTER_PROVIDERS`. Chains for services exported to peers,
-WAN-federation servers, the peering control plane and peer servers belong in the marked
-slots of :data:`CHAIN_PROVIDERS` (with their clusters in :data:`CLUSTER_PROVIDERS`).
+and clusters from :data:`CLUSTER_PROVIDERS`. The other mesh gateway scenarios plug in
+there, each planned in its own module: WAN federation of servers
+(:mod:`meshgw.gateway_wanfed`, ``GatewayPlan.wan_federation``) and cluster peering --
+exported and imported services, the peering control plane and peer servers
+(:mod:`meshgw.gateway_peering`, ``GatewayPlan.peering``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,21 @@ from .envoy.endpoints import Endpoint
 from .envoy.listeners import FilterChainSpec, ListenerSpec
 from .errors import ParseError, TranslationError
 from .filters import compile_filter
+from .gateway_peering import (
+    PeeringPlan,
+    control_plane_chains,
+    exported_service_chains,
+    peer_server_chains,
+    peering_clusters,
+    plan_peering,
+)
+from .gateway_wanfed import (
+    WanFederationPlan,
+    local_server_chains,
+    plan_wan_federation,
+    remote_server_chains,
+    server_clusters,
+)
 from .model.common import ServiceAddress, ServiceKind
 from .model.entries import ServiceResolver
 from .model.mesh import Mesh
@@ -140,7 +157,8 @@ class GatewayPlan:
     """Everything :func:`meshgw.translate` emits for one mesh gateway.
 
     Providers in :data:`CHAIN_PROVIDERS` and :data:`CLUSTER_PROVIDERS` receive the plan
-    before ``listeners`` and ``clusters`` are filled in.
+    before ``listeners`` and ``clusters`` are filled in. ``wan_federation`` and
+    ``peering`` are ``None`` when the gateway has no part in those scenarios.
     """
 
     service: Service
@@ -151,6 +169,8 @@ class GatewayPlan:
     binds: tuple[Bind, ...]
     remote_gateways: tuple[RemoteGateway, ...]
     local_services: tuple[LocalService, ...]
+    wan_federation: WanFederationPlan | None = None
+    peering: PeeringPlan | None = None
     listeners: tuple[ListenerSpec, ...] = ()
     clusters: tuple[ClusterSpec, ...] = ()
 
@@ -513,12 +533,12 @@ def catch_all_chain(plan: GatewayPlan, bind: Bind) -> FilterChainSpec:
 #: Filter chain providers, in Consul's chain order (consul-output.md §2.2). The catch-all
 #: (:func:`catch_all_chain`) always follows them.
 CHAIN_PROVIDERS: tuple[ChainProvider, ...] = (
-    # 1. services exported to peers (exact peered SNIs -> exported~ clusters): not yet
+    exported_service_chains,  # 1. services exported to peers (peered SNIs -> exported~)
     remote_datacenter_chains,  # 2. remote datacenters / partitions
-    # 3. WAN federation, remote servers (*.server.<dc>.<domain>): not yet
-    # 4. WAN federation, local servers (<node>.server.<dc>.<domain>): not yet
-    # 5. peering control plane (server.<dc>.peering.<td>): not yet
-    # 6. outbound peer servers (PeerServerName): not yet
+    remote_server_chains,  # 3. WAN federation, remote servers (*.server.<dc>.<domain>)
+    local_server_chains,  # 4. WAN federation, local servers (<node>.server.<dc>.<domain>)
+    control_plane_chains,  # 5. peering control plane (server.<dc>.peering.<td>)
+    peer_server_chains,  # 6. outbound peer servers (PeerServerName), sorted
 )
 
 
@@ -579,11 +599,12 @@ def local_service_clusters(plan: GatewayPlan) -> list[ClusterSpec]:
     return out
 
 
-#: Cluster providers. WAN-federation server, peering and exported-service clusters go
-#: here too.
+#: Cluster providers.
 CLUSTER_PROVIDERS: tuple[ClusterProvider, ...] = (
     remote_gateway_clusters,
     local_service_clusters,
+    server_clusters,  # WAN federation
+    peering_clusters,  # exported~, imported, peering control plane, peer servers
 )
 
 
@@ -596,7 +617,10 @@ def plan_gateway(service: Service, mesh: Mesh, *, view: CatalogView | None = Non
     ``view`` is a :func:`~meshgw.catalogview.build_view` of ``mesh``, built here when not
     given. Raises :class:`~meshgw.errors.TranslationError` for a registration that is not
     a mesh gateway, an address Envoy cannot listen on, a resolver subset filter that
-    cannot be evaluated, or an invalid load balancer or default subset.
+    cannot be evaluated, an invalid load balancer or default subset, what
+    :func:`~meshgw.gateway_wanfed.plan_wan_federation` and
+    :func:`~meshgw.gateway_peering.plan_peering` reject, or two filter chains of a
+    listener matching the same SNI (Envoy would reject the listener).
     """
     if service.kind != ServiceKind.MESH_GATEWAY:
         raise TranslationError(
@@ -617,6 +641,11 @@ def plan_gateway(service: Service, mesh: Mesh, *, view: CatalogView | None = Non
         remote_gateways=_remote_gateways(view, datacenter, partition, mesh.trust_domain),
         local_services=_local_services(view, mesh, datacenter, partition, options),
     )
+    # Both return None at once when the gateway has no part in their scenario.
+    wan_federation = plan_wan_federation(plan, mesh)
+    peering = plan_peering(plan, mesh)
+    if wan_federation is not None or peering is not None:
+        plan = attrs.evolve(plan, wan_federation=wan_federation, peering=peering)
     listeners = tuple(
         ListenerSpec(
             name=bind.listener_name,
@@ -629,5 +658,22 @@ def plan_gateway(service: Service, mesh: Mesh, *, view: CatalogView | None = Non
         )
         for bind in plan.binds
     )
+    for listener in listeners:
+        _require_distinct_matches(service, listener)
     clusters = tuple(spec for provider in CLUSTER_PROVIDERS for spec in provider(plan))
     return attrs.evolve(plan, listeners=listeners, clusters=clusters)
+
+
+def _require_distinct_matches(service: Service, listener: ListenerSpec) -> None:
+    """Envoy rejects a listener whose filter chains match one SNI twice; say which."""
+    owners: dict[str, str] = {}
+    for chain in listener.filter_chains:
+        for name in chain.server_names:
+            other = owners.get(name)
+            if other is not None:
+                raise TranslationError(
+                    f"mesh gateway {service.id or service.name!r}: two filter chains of "
+                    f"listener {listener.name!r} match SNI {name!r} ({other} and "
+                    f"{chain.stat_prefix}); Envoy would reject the listener"
+                )
+            owners[name] = chain.stat_prefix

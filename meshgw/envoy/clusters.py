@@ -41,6 +41,12 @@ class ClusterSpec:
     cluster's hosts: sent over EDS for an ``EDS`` cluster, inline for a DNS one.
     ``lb_policy`` is an Envoy ``LbPolicy`` name or ``""`` (Envoy's default);
     ``least_request_choice_count`` > 0 adds ``least_request_lb_config``.
+
+    The discovery-chain shape Consul gives sidecar upstream clusters (and a mesh
+    gateway's ``exported~`` clusters) adds ``alt_stat_name``, ``circuit_breakers: {}``
+    (with ``circuit_breakers``) and ``common_lb_config.healthy_panic_threshold: {}``
+    (with ``no_panic_threshold``: a 0 % threshold, so Envoy never falls back to
+    balancing across unhealthy hosts).
     """
 
     name: str
@@ -53,6 +59,9 @@ class ClusterSpec:
     outlier_detection: bool = True
     dns_refresh_rate: str = "10s"
     dns_lookup_family: str = "V4_ONLY"
+    alt_stat_name: str = ""
+    circuit_breakers: bool = False
+    no_panic_threshold: bool = False
 
     @property
     def uses_eds(self) -> bool:
@@ -68,6 +77,8 @@ def build_cluster(spec: ClusterSpec, *, inline_endpoints: bool = False) -> dict[
     server); DNS clusters always carry theirs.
     """
     cluster: dict[str, Any] = {"name": spec.name}
+    if spec.alt_stat_name:
+        cluster["alt_stat_name"] = spec.alt_stat_name
     if spec.discovery in _DNS_TYPES:
         cluster["type"] = spec.discovery
         cluster["load_assignment"] = cluster_load_assignment(spec.name, spec.endpoints)
@@ -80,12 +91,16 @@ def build_cluster(spec: ClusterSpec, *, inline_endpoints: bool = False) -> dict[
         cluster["type"] = "EDS"
         cluster["eds_cluster_config"] = eds_config()
     cluster["connect_timeout"] = spec.connect_timeout
+    if spec.circuit_breakers:
+        cluster["circuit_breakers"] = {}
     if spec.outlier_detection:
         cluster["outlier_detection"] = {}
     if spec.lb_policy:
         cluster["lb_policy"] = spec.lb_policy
     if spec.least_request_choice_count > 0:
         cluster["least_request_lb_config"] = {"choice_count": spec.least_request_choice_count}
+    if spec.no_panic_threshold:
+        cluster["common_lb_config"] = {"healthy_panic_threshold": {}}
     keepalive = spec.tcp_keepalive
     if keepalive is not None:
         options: dict[str, int] = {}
