@@ -826,15 +826,8 @@ def _target_endpoints(
     """Endpoints of a datacenter target, by route (consul-output.md §5.3)."""
     route = res.route
     if route == ROUTE_LOCAL_GATEWAY:
-        gateways = ctx.view.gateways(ctx.datacenter, ctx.partition)
-        if not gateways:
-            _missing(
-                ctx,
-                who,
-                f"{_mode_text(res)} sends {target} through the local datacenter's mesh "
-                f"gateways, but the catalog has no mesh-gateway instance in "
-                f"{_where(ctx.datacenter, ctx.partition)}; register one, or set another mode",
-            )
+        gateways = _local_gateways(ctx, who, target, res)
+        if gateways is None:
             return None
         return _via_gateways(ctx, target, gateways, wan=False)
     if route == ROUTE_REMOTE_GATEWAY:
@@ -856,6 +849,24 @@ def _target_endpoints(
         _endpoint(i.address(wan), *i.health_and_weight(only_passing))
         for i in _target_instances(ctx, target)
     )
+
+
+def _local_gateways(
+    ctx: _Context, who: str, target: ChainTarget, res: ModeResolution
+) -> Sequence[Instance] | None:
+    """The local datacenter's (and partition's) mesh gateways, or None after reporting
+    that there are none for a mode that needs them."""
+    gateways = ctx.view.gateways(ctx.datacenter, ctx.partition)
+    if not gateways:
+        _missing(
+            ctx,
+            who,
+            f"{_mode_text(res)} sends {target} through the local datacenter's mesh "
+            f"gateways, but the catalog has no mesh-gateway instance in "
+            f"{_where(ctx.datacenter, ctx.partition)}; register one, or set another mode",
+        )
+        return None
+    return gateways
 
 
 def _via_gateways(
@@ -894,15 +905,8 @@ def _peer_endpoints(
         )
         return None
     if res.route == ROUTE_LOCAL_GATEWAY:
-        gateways = ctx.view.gateways(ctx.datacenter, ctx.partition)
-        if not gateways:
-            _missing(
-                ctx,
-                who,
-                f"{_mode_text(res)} sends {target} through the local datacenter's mesh "
-                f"gateways, but the catalog has no mesh-gateway instance in "
-                f"{_where(ctx.datacenter, ctx.partition)}; register one, or set another mode",
-            )
+        gateways = _local_gateways(ctx, who, target, res)
+        if gateways is None:
             return None
         # Consul: the local gateways with their own health (no instance health is known).
         return tuple(_endpoint(gw.address(False), gw.health, gw.weight) for gw in gateways)
