@@ -36,7 +36,7 @@ from meshgw.model import (
     ServiceKind,
     ServiceResolver,
 )
-from meshgw.translate import translate
+from meshgw.translation import translate
 
 TRUST_DOMAIN = "11111111-2222-3333-4444-555555555555.consul"
 REMOTE_DATACENTERS = 20

@@ -5,6 +5,8 @@ The public API is re-exported here; see docs/ for every name.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     LookupFailed,
     MeshgwError,
@@ -36,7 +38,9 @@ from .model import (
     Upstream,
 )
 from .modes import Explanation, LayerValue, ModeResolution, ModeTarget, explain, resolve_mode
-from .translate import bootstrap, translate
+
+if TYPE_CHECKING:
+    from .translation import bootstrap, translate
 
 __version__ = "0.1.0.dev0"
 
@@ -84,3 +88,16 @@ __all__ = [
 for _cls in (LookupFailed, MeshgwError, ParseError, Problem, TranslationError, ValidationError):
     _cls.__module__ = __name__
 del _cls
+
+
+def __getattr__(name: str) -> Any:
+    # translate/bootstrap pull in every Envoy builder; loading them on first use keeps
+    # ``import meshgw`` fast for tools that only load and explain.
+    if name in ("translate", "bootstrap"):
+        import importlib
+
+        module = importlib.import_module(f"{__name__}.translation")
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

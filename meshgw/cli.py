@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
         return
     svc = _pick(mesh, args.service)
     if args.command == "translate":
-        from .translate import translate
+        from .translation import translate
 
         result = translate(svc, mesh, endpoints="static" if args.static else "eds")
         _write(_dump(result), args.output, out)
@@ -123,7 +123,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
         explanation = explain(svc, mesh)
         out.write(_dump(explanation.to_dict()) if args.json else explanation.render() + "\n")
     elif args.command == "bootstrap":
-        from .translate import bootstrap
+        from .translation import bootstrap
 
         admin = _address(args.admin) if args.admin else None
         _write(_dump(bootstrap(svc, mesh, admin=admin)), args.output, out)

@@ -32,7 +32,7 @@ from meshgw.model import (
     Weights,
 )
 from meshgw.testing import EnvoyNotAvailable, assert_envoy_accepts
-from meshgw.translate import bootstrap, translate
+from meshgw.translation import bootstrap, translate
 
 TD = "11111111-2222-3333-4444-555555555555.consul"
 Out = dict[str, list[dict[str, Any]]]

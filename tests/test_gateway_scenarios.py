@@ -44,7 +44,7 @@ from meshgw.errors import TranslationError
 from meshgw.gateway import plan_gateway
 from meshgw.model import Mesh, ServiceAddress
 from meshgw.sidecar import translate_sidecar
-from meshgw.translate import translate
+from meshgw.translation import translate
 
 GOLDEN = Path(__file__).parent / "golden"
 DOCS = Path(__file__).parents[1] / "docs"

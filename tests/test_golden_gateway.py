@@ -22,7 +22,7 @@ import pytest
 
 import meshgw
 from meshgw.testing import assert_envoy_accepts
-from meshgw.translate import translate
+from meshgw.translation import translate
 
 GOLDEN = Path(__file__).parent / "golden"
 CONSUL_COPIES = GOLDEN / "consul"

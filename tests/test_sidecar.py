@@ -1146,7 +1146,7 @@ def test_no_warning_in_the_plain_case(tls: dict[str, str]) -> None:
 
 @pytest.mark.envoy
 def test_translate_dispatches_connect_proxies_here(tls: dict[str, str]) -> None:
-    from meshgw.translate import translate as translate_any
+    from meshgw.translation import translate as translate_any
 
     data = mesh_dict(tls, [upstream(datacenter="dc2")], pd_mode="remote")
     mesh = Mesh.from_dict(data)
