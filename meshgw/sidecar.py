@@ -333,7 +333,9 @@ def _eds_name(cluster: Mapping[str, Any]) -> str:
 
 def _inbound(ctx: _Context, out: _Output) -> None:
     opts = ctx.options
-    address = opts.bind_address or "0.0.0.0"
+    # Consul's makeInboundListener: bind_address, else the registration's address, else
+    # every interface.
+    address = opts.bind_address or ctx.service.address or "0.0.0.0"
     port = opts.bind_port or ctx.service.port
     if port < 1:
         raise TranslationError(

@@ -14,7 +14,6 @@ service {
   kind    = "connect-proxy"
   name    = "web-sidecar-proxy"
   id      = "web-sidecar-proxy"
-  address = "1.2.3.4"
   port    = 9999
   proxy {
     destination_service_name = "web"
