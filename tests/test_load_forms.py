@@ -125,8 +125,8 @@ def test_sidecar_service_is_expanded_like_consul_agent() -> None:
         "Connect Sidecar Listening",
         "Connect Sidecar Aliasing web-1",
     ]
-    assert sidecar.checks[1].alias_service == "web-1"
-    assert sidecar.checks[0].tcp.endswith(":21000")
+    assert sidecar.checks[1].definition.alias_service == "web-1"
+    assert sidecar.checks[0].definition.tcp.endswith(":21000")
 
 
 def test_sidecar_ports_are_assigned_in_load_order() -> None:
@@ -225,7 +225,7 @@ service {
 
 def test_sidecar_default_check_uses_the_inherited_address() -> None:
     mesh = meshgw.load(PAIRS / "web-sidecar.hcl")
-    assert mesh.service("web-1-sidecar-proxy").checks[0].tcp == "10.1.1.10:21000"
+    assert mesh.service("web-1-sidecar-proxy").checks[0].definition.tcp == "10.1.1.10:21000"
 
 
 def test_services_list_and_blocks_build_the_same_list() -> None:
@@ -252,7 +252,7 @@ def test_mesh_gateway_registration() -> None:
     assert options.no_default_bind
     assert options.connect_timeout_ms == 5000
     assert options.dns_discovery_type == "STRICT_DNS"
-    assert [c.tcp for c in gw.checks] == ["10.1.0.5:8443"]
+    assert [c.definition.tcp for c in gw.checks] == ["10.1.0.5:8443"]
 
 
 def test_connect_proxy_registration_with_upstream_modes() -> None:
@@ -288,7 +288,11 @@ def test_agent_register_payload_mesh_gateway() -> None:
     assert gw.proxy is not None
     assert gw.proxy.config["envoy_gateway_bind_tagged_addresses"] is True
     (check,) = gw.checks
-    assert (check.tcp, check.interval, check.deregister_critical_service_after) == (
+    assert (
+        check.definition.tcp,
+        check.definition.interval,
+        check.definition.deregister_critical_service_after,
+    ) == (
         "10.1.0.5:8443",
         "10s",
         "6h",
@@ -309,9 +313,9 @@ def test_agent_register_payload_with_sidecar() -> None:
     assert web.meta == {"version": "2.1.0"}
     assert web.weights is not None
     assert (web.weights.passing, web.weights.warning) == (10, 1)
-    assert [(c.http, c.interval, c.timeout) for c in web.checks] == [
-        ("http://10.1.1.10:8080/health", "10s", "1s")
-    ]
+    assert [
+        (c.definition.http, c.definition.interval, c.definition.timeout) for c in web.checks
+    ] == [("http://10.1.1.10:8080/health", "10s", "1s")]
     sidecar = mesh.service("web-1-sidecar-proxy")
     assert (sidecar.name, sidecar.kind, sidecar.port) == (
         "web-sidecar-proxy",
@@ -359,7 +363,7 @@ def test_catalog_register_payload() -> None:
     assert [(c.id, c.status, c.service_id) for c in entry.checks] == [
         ("service:mesh-gateway", "passing", "mesh-gateway")
     ]
-    assert entry.checks[0].definition["TCP"] == "10.2.0.5:8443"
+    assert entry.checks[0].definition.tcp == "10.2.0.5:8443"
     assert entry.status == "passing"
     payload = read_json("catalog-register-gateway.json")
     payload["Checks"] = [payload.pop("Check")]
@@ -423,7 +427,7 @@ def test_single_check_object_in_json_agent_file() -> None:
         json.dumps({"service": {"name": "web", "port": 80, "check": {"tcp": "127.0.0.1:80"}}}),
         format="json",
     )
-    assert [c.tcp for c in mesh.service("web").checks] == ["127.0.0.1:80"]
+    assert [c.definition.tcp for c in mesh.service("web").checks] == ["127.0.0.1:80"]
 
 
 def test_catalog_service_response() -> None:

@@ -111,7 +111,8 @@ def to_plain(value: Any) -> Any:
 #: Extra spellings per class (normalised alias → field name).
 _ALIASES: dict[type, dict[str, str]] = {
     registration.Service: {"service": "name", "check": "checks"},
-    registration.Check: {"checkid": "id", "scriptargs": "args", "serviceid": "service_id"},
+    registration.Check: {"checkid": "id", "serviceid": "service_id"},
+    registration.CheckDefinition: {"scriptargs": "args"},
     catalog.CatalogEntry: {"check": "checks", "nodeid": "id"},
     entries.ServiceConsumer: {"peername": "peer"},
     registration.Upstream: {},
@@ -131,7 +132,17 @@ _READ_ONLY = frozenset(
 _READ_ONLY_BY_CLASS: dict[type, frozenset[str]] = {
     catalog.CatalogEntry: frozenset({"skipnodeupdate", "enabletagoverride"}),
     registration.Check: frozenset({"exposedport", "checktype"}),
+    registration.CheckDefinition: frozenset(
+        {"intervalduration", "timeoutduration", "deregistercriticalserviceafterduration"}
+    ),
     registration.Service: frozenset({"sidecarservicekind"}),
+}
+
+#: Classes whose documents may also write the fields of a nested class at their own top
+#: level; such keys are gathered into that field. An agent check writes ``tcp`` and
+#: ``interval`` beside ``name``; the health API nests them under ``Definition``.
+_FOLDED: dict[type, tuple[str, type]] = {
+    registration.Check: ("definition", registration.CheckDefinition),
 }
 
 #: Fields whose value is never given by users (filled by the loader).
@@ -145,6 +156,8 @@ class _Spec:
     singular: frozenset[str]  # fields that are one value (unwrap HCL block lists)
     read_only: frozenset[str]
     has_source: bool
+    fold_into: str = ""  # the nested field that gathers ``folded`` keys
+    folded: dict[str, str] = attrs.field(factory=dict)  # key → nested field name
 
 
 _SPECS: dict[type, _Spec] = {}
@@ -171,12 +184,19 @@ def _spec(cls: type) -> _Spec:
     for alias, target in _ALIASES.get(cls, {}).items():
         names[alias] = target
     hints = typing.get_type_hints(cls)
+    fold_into, folded = "", {}
+    if cls in _FOLDED:
+        fold_into, nested = _FOLDED[cls]
+        nested_spec = _spec(nested)
+        folded = {k: v for k, v in nested_spec.names.items() if k not in names}
     spec = _Spec(
         names=names,
         fields=tuple(f.name for f in fields),
         singular=frozenset(f.name for f in fields if _is_singular(hints[f.name])),
         read_only=_READ_ONLY | _READ_ONLY_BY_CLASS.get(cls, frozenset()),
         has_source=any(f.name == "source" for f in attrs.fields(cls)),
+        fold_into=fold_into,
+        folded=folded,
     )
     _SPECS[cls] = spec
     return spec
@@ -193,7 +213,8 @@ def register_suggestions(cls: type, names: Iterable[str]) -> None:
 
 
 def _suggest(key: str, spec: _Spec, cls: type) -> str:
-    candidates = {norm_key(f): f for f in (*spec.fields, *_EXTRA_NAMES.get(cls, ()))}
+    extra = (*_EXTRA_NAMES.get(cls, ()), *sorted(set(spec.folded.values())))
+    candidates = {norm_key(f): f for f in (*spec.fields, *extra)}
     close = difflib.get_close_matches(norm_key(key), list(candidates), n=1)
     if close:
         return f" (did you mean {candidates[close[0]]!r}?)"
@@ -210,6 +231,7 @@ def _normalise(value: Any, cls: type, spec: _Spec) -> tuple[dict[str, Any], list
     out: dict[str, Any] = {}
     spelled: dict[str, str] = {}
     problems: list[Invalid] = []
+    folded: dict[str, Any] = {}
     for key, item in value.items():
         if not isinstance(key, str):
             problems.append(Invalid(f"keys must be strings, got {describe(key)}"))
@@ -219,7 +241,11 @@ def _normalise(value: Any, cls: type, spec: _Spec) -> tuple[dict[str, Any], list
             nkey = norm_key(key)
             name = spec.names.get(nkey)
             if name is None:
-                if nkey not in spec.read_only:
+                sub = spec.folded.get(key) or spec.folded.get(nkey)
+                if sub is not None:
+                    if item is not None:
+                        folded[key] = item
+                elif nkey not in spec.read_only:
                     problems.append(
                         Invalid(f"unknown key {key!r}{_suggest(key, spec, cls)}", [key])
                     )
@@ -247,10 +273,19 @@ def _normalise(value: Any, cls: type, spec: _Spec) -> tuple[dict[str, Any], list
                 problems.append(Invalid(f"given {len(item)} times, expected one object", [name]))
                 continue
         out[name] = item
+    if folded:
+        _fold(out, spec.fold_into, folded)
     if spec.has_source:
         line = getattr(value, "line", None)
         out["source"] = Source(getattr(value, "file", None) or current_file.get(), line)
     return out, problems
+
+
+def _fold(out: dict[str, Any], field: str, folded: dict[str, Any]) -> None:
+    """Gather top-level keys of a nested class into its field (merged with an explicit
+    nested object when both are written; the top-level keys are the agent's own)."""
+    nested = _unwrap_block(out.get(field))
+    out[field] = {**nested, **folded} if isinstance(nested, Mapping) else folded
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -570,6 +605,9 @@ def _fast_optional(inner: _Conv) -> _Conv:
 
 
 def _fast_tuple(inner: _Conv) -> _Conv:
+    if inner is _fast_str:
+        return _fast_str_tuple
+
     def conv(v: Any) -> Any:
         if not isinstance(v, list | tuple):
             raise _FALLBACK
@@ -578,7 +616,26 @@ def _fast_tuple(inner: _Conv) -> _Conv:
     return conv
 
 
+def _fast_str_tuple(v: Any) -> Any:
+    # tags, args, ...: the commonest list, checked without a call per element.
+    if isinstance(v, list | tuple) and all(type(x) is str for x in v):
+        return tuple(v)
+    raise _FALLBACK
+
+
+def _fast_str_map(v: Any) -> Any:
+    # meta and node tagged addresses: the commonest mapping.
+    if isinstance(v, list) and len(v) == 1 and _is_map(v[0]):
+        v = v[0]
+    if _is_map(v) and all(type(k) is str and type(x) is str for k, x in v.items()):
+        return dict(v)
+    raise _FALLBACK
+
+
 def _fast_mapping(inner: _Conv | None) -> _Conv:
+    if inner is _fast_str:
+        return _fast_str_map
+
     def conv(v: Any) -> Any:
         if isinstance(v, list) and len(v) == 1 and _is_map(v[0]):
             v = v[0]
@@ -607,6 +664,8 @@ def _fast_class(cls: type) -> _Conv:
     singular = spec.singular
     read_only = spec.read_only
     has_source = spec.has_source
+    folded_names = spec.folded
+    fold_into = spec.fold_into
     merges_checks = cls in (registration.Service, catalog.CatalogEntry)
 
     def build(value: Any) -> Any:
@@ -618,6 +677,7 @@ def _fast_class(cls: type) -> _Conv:
             if not _is_map(value):
                 raise _FALLBACK
         out: dict[str, Any] = {}
+        folded: dict[str, Any] | None = None
         for key, item in value.items():
             name = names.get(key)
             if name is None:
@@ -627,6 +687,12 @@ def _fast_class(cls: type) -> _Conv:
                 name = names.get(nkey)
                 if name is None:
                     if nkey in read_only:
+                        continue
+                    if key in folded_names or nkey in folded_names:
+                        if item is not None:
+                            if folded is None:
+                                folded = {}
+                            folded[key] = item
                         continue
                     raise _FALLBACK
             if item is None:
@@ -646,6 +712,11 @@ def _fast_class(cls: type) -> _Conv:
                 out[name] = item
             else:
                 out[name] = conv(item)
+        if folded is not None:
+            raw_nested = out.pop(fold_into, None)
+            if raw_nested is not None:
+                raise _FALLBACK  # both forms at once: rare, let the slow path merge
+            out[fold_into] = convs[fold_into](folded)
         if has_source:
             if type(value) is dict:
                 file = current_file.get()

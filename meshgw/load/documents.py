@@ -39,7 +39,7 @@ from ..model.mesh import (
     Peer,
     TlsSettings,
 )
-from ..model.registration import Check, Service
+from ..model.registration import Check, CheckDefinition, Service
 from . import convert
 from .convert import PathElem, StructureFailed, norm_key
 
@@ -289,6 +289,9 @@ def _collect_item(
     if not isinstance(raw, Mapping):
         doc.report(path, f"expected an object, got {convert.describe(raw)}")
         return
+    if not top and _is_catalog_registration(raw):
+        _add_catalog(doc, parts, raw, path)
+        return
     by_norm = {norm_key(k): v for k, v in raw.items() if isinstance(k, str)}
     keys = by_norm.keys()
     kind = by_norm.get("kind")
@@ -306,6 +309,15 @@ def _collect_item(
         _collect_mesh_file(doc, parts, raw)
     else:
         doc.report(path, "cannot tell what this object is (no kind, node or service name)")
+
+
+def _is_catalog_registration(raw: Mapping[str, Any]) -> bool:
+    """The common case of a catalog list, recognised without normalising every key: a
+    ``/v1/catalog/register`` shape written in snake_case or PascalCase."""
+    node = raw.get("node", raw.get("Node"))
+    return type(node) is str and not any(
+        k in raw for k in ("ServiceName", "service_name", "Kind", "kind")
+    )
 
 
 _ENTRY_KINDS = (*CONFIG_ENTRY_CLASSES, *sorted(OTHER_CONFIG_KINDS))
@@ -619,13 +631,12 @@ def _make_sidecar(
             Check(
                 id=f"service:{parent.id}-sidecar-proxy:1",
                 name="Connect Sidecar Listening",
-                tcp=f"{listen_host}:{port}",
-                interval="10s",
+                definition=CheckDefinition(tcp=f"{listen_host}:{port}", interval="10s"),
             ),
             Check(
                 id=f"service:{parent.id}-sidecar-proxy:2",
                 name=f"Connect Sidecar Aliasing {parent.id}",
-                alias_service=parent.id,
+                definition=CheckDefinition(alias_service=parent.id),
             ),
         )
     return attrs.evolve(

@@ -101,23 +101,29 @@ def _check_status(status: str, doc: _Doc, path: Path) -> None:
 
 
 def _service(svc: Service, doc: _Doc, path: Path, *, local: bool) -> None:
+    # Runs for every catalog entry: paths are only built when something is wrong.
     kind = svc.kind
     if not svc.name:
         doc.report((*path, "name"), "service name is required")
-    _port(svc.port, doc, (*path, "port"))
+    if not 0 <= svc.port <= 65535:
+        _port(svc.port, doc, (*path, "port"))
     if svc.socket_path and (svc.address or svc.port):
         doc.report(path, f"service {svc.name} cannot have both socket_path and address/port")
-    for name, addr in sorted(svc.tagged_addresses.items()):
-        _port(addr.port, doc, (*path, "tagged_addresses", name, "port"))
-        _tagged_family(name, addr.address, doc, (*path, "tagged_addresses", name, "address"))
-    _meta(svc.meta, doc, (*path, "meta"), allow_wan_fed=kind is ServiceKind.MESH_GATEWAY)
+    for name, addr in svc.tagged_addresses.items():
+        if not 0 <= addr.port <= 65535:
+            _port(addr.port, doc, (*path, "tagged_addresses", name, "port"))
+        if name in _FAMILY_TAGS:
+            _tagged_family(name, addr.address, doc, (*path, "tagged_addresses", name, "address"))
+    if svc.meta:
+        _meta(svc.meta, doc, (*path, "meta"), allow_wan_fed=kind is ServiceKind.MESH_GATEWAY)
     if svc.weights is not None:
         if not 1 <= svc.weights.passing <= 65535:
             doc.report((*path, "weights", "passing"), "passing weight must be between 1 and 65535")
         if not 0 <= svc.weights.warning <= 65535:
             doc.report((*path, "weights", "warning"), "warning weight must be between 0 and 65535")
     for i, check in enumerate(svc.checks):
-        _check_status(check.status, doc, (*path, "checks", i, "status"))
+        if check.status not in _CHECK_STATUSES:
+            _check_status(check.status, doc, (*path, "checks", i, "status"))
     proxy = svc.proxy
     if kind in (ServiceKind.MESH_GATEWAY, ServiceKind.TERMINATING_GATEWAY) and svc.port == 0:
         doc.report((*path, "port"), f"port is required for a {kind}")
@@ -152,14 +158,21 @@ def _service(svc: Service, doc: _Doc, path: Path, *, local: bool) -> None:
         if svc.connect is not None and svc.connect.native:
             doc.report((*path, "connect", "native"), "a proxy cannot also be Connect native")
     if proxy is not None:
-        _port(proxy.local_service_port, doc, (*path, "proxy", "local_service_port"))
-        _proxy_config(svc, doc, (*path, "proxy", "config"))
-        _upstreams(svc, doc, (*path, "proxy", "upstreams"))
-        _expose(proxy.expose.paths, doc, (*path, "proxy", "expose", "paths"))
+        if not 0 <= proxy.local_service_port <= 65535:
+            _port(proxy.local_service_port, doc, (*path, "proxy", "local_service_port"))
+        if proxy.config:
+            _proxy_config(svc, doc, (*path, "proxy", "config"))
+        if proxy.upstreams:
+            _upstreams(svc, doc, (*path, "proxy", "upstreams"))
+        if proxy.expose.paths:
+            _expose(proxy.expose.paths, doc, (*path, "proxy", "expose", "paths"))
+
+
+_FAMILY_TAGS = {"lan_ipv4": 4, "wan_ipv4": 4, "lan_ipv6": 6, "wan_ipv6": 6}
 
 
 def _tagged_family(name: str, address: str, doc: _Doc, path: Path) -> None:
-    want = {"lan_ipv4": 4, "wan_ipv4": 4, "lan_ipv6": 6, "wan_ipv6": 6}.get(name)
+    want = _FAMILY_TAGS.get(name)
     if want is None or not address:
         return
     try:
@@ -173,7 +186,7 @@ def _tagged_family(name: str, address: str, doc: _Doc, path: Path) -> None:
 def _meta(meta: Mapping[str, str], doc: _Doc, path: Path, allow_wan_fed: bool = False) -> None:
     if len(meta) > 64:
         doc.report(path, "meta cannot contain more than 64 key/value pairs")
-    for key, value in sorted(meta.items()):
+    for key, value in meta.items():
         if not key:
             doc.report(path, "meta key cannot be blank")
         elif not _META_KEY.match(key):
@@ -188,14 +201,19 @@ def _meta(meta: Mapping[str, str], doc: _Doc, path: Path, allow_wan_fed: bool = 
             doc.report((*path, key), "meta value is too long (limit: 512 characters)")
 
 
+_GATEWAY_OPTIONS = {**proxyconfig.BOOTSTRAP_OPTIONS, **proxyconfig.GATEWAY_OPTIONS}
+_SIDECAR_OPTIONS = {**proxyconfig.BOOTSTRAP_OPTIONS, **proxyconfig.SIDECAR_OPTIONS}
+_DEFAULTS_OPTIONS = {**_GATEWAY_OPTIONS, **proxyconfig.SIDECAR_OPTIONS}
+
+
 def _proxy_config(svc: Service, doc: _Doc, path: Path) -> None:
     assert svc.proxy is not None
+    if not svc.proxy.config:
+        return
     if svc.kind.is_gateway:
-        options = {**proxyconfig.BOOTSTRAP_OPTIONS, **proxyconfig.GATEWAY_OPTIONS}
-        what = f"a {svc.kind}"
+        options, what = _GATEWAY_OPTIONS, f"a {svc.kind}"
     else:
-        options = {**proxyconfig.BOOTSTRAP_OPTIONS, **proxyconfig.SIDECAR_OPTIONS}
-        what = "a connect-proxy"
+        options, what = _SIDECAR_OPTIONS, "a connect-proxy"
     _report_options(proxyconfig.check_options(svc.proxy.config, options, what), doc, path)
 
 
@@ -311,13 +329,10 @@ def _expose(paths: Iterable[Any], doc: _Doc, path: Path) -> None:
 def _proxy_defaults(entry: ProxyDefaults, doc: _Doc, path: Path) -> None:
     if entry.name not in ("global", ""):
         doc.report((*path, "name"), f'invalid name "{entry.name}", only "global" is supported')
-    options = {
-        **proxyconfig.BOOTSTRAP_OPTIONS,
-        **proxyconfig.GATEWAY_OPTIONS,
-        **proxyconfig.SIDECAR_OPTIONS,
-    }
     _report_options(
-        proxyconfig.check_options(entry.config, options, "proxy-defaults"), doc, (*path, "config")
+        proxyconfig.check_options(entry.config, _DEFAULTS_OPTIONS, "proxy-defaults"),
+        doc,
+        (*path, "config"),
     )
     _meta(entry.meta, doc, (*path, "meta"))
 

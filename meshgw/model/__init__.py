@@ -42,6 +42,7 @@ from .mesh import (
 )
 from .registration import (
     Check,
+    CheckDefinition,
     Connect,
     Expose,
     ExposePath,
@@ -58,6 +59,7 @@ __all__ = [
     "AgentConnect",
     "CatalogEntry",
     "Check",
+    "CheckDefinition",
     "ConfigEntry",
     "Connect",
     "ExportedService",

@@ -15,6 +15,7 @@ from .common import GatewayMode, MeshGatewayConfig, ProxyMode, ServiceAddress, S
 
 __all__ = [
     "Check",
+    "CheckDefinition",
     "Connect",
     "Expose",
     "ExposePath",
@@ -39,23 +40,12 @@ class Weights:
 
 
 @attrs.frozen
-class Check:
-    """A health check, as written in a registration or returned by the health API.
-
-    meshgw only evaluates ``status``; the other fields are kept so that registrations
-    round-trip and so that typos in them are reported instead of ignored.
+class CheckDefinition:
+    """How a check runs: the agent definition fields (``tcp``, ``http``, ``interval``,
+    ...), written at the top level of an agent check or under ``Definition`` in the
+    health API. meshgw keeps them (and reports typos in them) but does not evaluate them.
     """
 
-    id: str = ""
-    name: str = ""
-    status: str = ""
-    notes: str = ""
-    output: str = ""
-    node: str = ""
-    service_id: str = ""
-    service_name: str = ""
-    service_tags: tuple[str, ...] = ()
-    type: str = ""
     interval: str = ""
     timeout: str = ""
     ttl: str = ""
@@ -83,10 +73,30 @@ class Check:
     success_before_passing: int = 0
     failures_before_warning: int = 0
     failures_before_critical: int = 0
-    definition: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Check:
+    """A health check, as written in a registration or returned by the health API.
+
+    meshgw evaluates ``status``; how the check runs is kept in ``definition`` (agent
+    check files write those keys at the top level; they load into ``definition``).
+    """
+
+    id: str = ""
+    name: str = ""
+    status: str = ""
+    notes: str = ""
+    output: str = ""
+    node: str = ""
+    service_id: str = ""
+    service_name: str = ""
+    service_tags: tuple[str, ...] = ()
+    type: str = ""
     namespace: str = ""
     partition: str = ""
     peer_name: str = ""
+    definition: CheckDefinition | None = None
 
 
 @attrs.frozen
