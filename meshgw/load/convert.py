@@ -735,6 +735,22 @@ def _fast_class(cls: type) -> _Conv:
     return build
 
 
+def _fast_mesh_gateway(general: _Conv) -> _Conv:
+    # Every proxy and upstream carries one; the four possible values are shared.
+    interned = {m.value: common.MeshGatewayConfig(m) for m in common.GatewayMode}
+
+    def conv(v: Any) -> Any:
+        if type(v) is dict and len(v) == 1:
+            mode = v.get("mode", v.get("Mode"))
+            if type(mode) is str:
+                found = interned.get(mode)
+                if found is not None:
+                    return found
+        return general(v)
+
+    return conv
+
+
 def _fast_conv(tp: Any) -> _Conv:
     found = _FAST.get(tp)
     if found is not None:
@@ -766,6 +782,8 @@ def _fast_conv(tp: Any) -> _Conv:
     elif _is_mapping_type(tp):
         vtype = args[1] if len(args) == 2 else Any
         conv = _fast_mapping(None if vtype is Any else _fast_conv(vtype))
+    elif tp is common.MeshGatewayConfig:
+        conv = _fast_mesh_gateway(_fast_class(tp))
     elif isinstance(tp, type) and attrs.has(tp):
         return _fast_class(tp)
     else:
