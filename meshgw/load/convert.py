@@ -667,6 +667,9 @@ def _fast_class(cls: type) -> _Conv:
     folded_names = spec.folded
     fold_into = spec.fold_into
     merges_checks = cls in (registration.Service, catalog.CatalogEntry)
+    # Key as written → (field, converter or None for a plain string, needs care): the
+    # same few spellings recur in every object of a document.
+    table: dict[str, tuple[str, _Conv | None, bool]] = {}
 
     def build(value: Any) -> Any:
         # The same key matching as _normalise, inlined: this runs for every object of
@@ -679,39 +682,50 @@ def _fast_class(cls: type) -> _Conv:
         out: dict[str, Any] = {}
         folded: dict[str, Any] | None = None
         for key, item in value.items():
-            name = names.get(key)
-            if name is None:
-                if type(key) is not str:
-                    raise _FALLBACK
-                nkey = norm_key(key)
-                name = names.get(nkey)
+            entry = table.get(key)
+            if entry is None:
+                name = names.get(key)
                 if name is None:
-                    if nkey in read_only:
-                        continue
-                    if key in folded_names or nkey in folded_names:
-                        if item is not None:
-                            if folded is None:
-                                folded = {}
-                            folded[key] = item
-                        continue
-                    raise _FALLBACK
+                    if type(key) is not str:
+                        raise _FALLBACK
+                    nkey = norm_key(key)
+                    name = names.get(nkey)
+                    if name is None:
+                        if nkey in read_only:
+                            continue
+                        if key in folded_names or nkey in folded_names:
+                            if item is not None:
+                                if folded is None:
+                                    folded = {}
+                                folded[key] = item
+                            continue
+                        raise _FALLBACK
+                conv = convs[name]
+                special = name in singular or (merges_checks and name == "checks")
+                entry = (name, None if conv is _fast_str else conv, special)
+                if len(table) < 256:
+                    table[key] = entry
+            name, conv_or_str, special = entry
             if item is None:
                 continue
-            if name in out or (merges_checks and name == "checks" and not isinstance(item, list)):
-                raise _FALLBACK  # a field spelt twice, or check + checks: rare, slow path
-            if isinstance(item, list) and name in singular:
-                if len(item) == 1 and _is_map(item[0]):
-                    item = item[0]
-                elif item:
-                    raise _FALLBACK
-            conv = convs[name]
-            if conv is _fast_str:
+            if name in out:
+                raise _FALLBACK  # a field spelt twice: rare, the slow path reports it
+            if special:
+                if isinstance(item, list):
+                    if name in singular:
+                        if len(item) == 1 and _is_map(item[0]):
+                            item = item[0]
+                        elif item:
+                            raise _FALLBACK
+                elif name == "checks":
+                    raise _FALLBACK  # a single `check` object: rare, slow path
+            if conv_or_str is None:
                 # Most fields are strings: check inline rather than pay for a call.
                 if type(item) is not str:
                     raise _FALLBACK
                 out[name] = item
             else:
-                out[name] = conv(item)
+                out[name] = conv_or_str(item)
         if folded is not None:
             raw_nested = out.pop(fold_into, None)
             if raw_nested is not None:
