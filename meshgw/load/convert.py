@@ -618,18 +618,25 @@ def _fast_tuple(inner: _Conv) -> _Conv:
 
 def _fast_str_tuple(v: Any) -> Any:
     # tags, args, ...: the commonest list, checked without a call per element.
-    if isinstance(v, list | tuple) and all(type(x) is str for x in v):
-        return tuple(v)
-    raise _FALLBACK
+    if not isinstance(v, list | tuple):
+        raise _FALLBACK
+    for x in v:
+        if type(x) is not str:
+            raise _FALLBACK
+    return tuple(v)
 
 
 def _fast_str_map(v: Any) -> Any:
     # meta and node tagged addresses: the commonest mapping.
-    if isinstance(v, list) and len(v) == 1 and _is_map(v[0]):
-        v = v[0]
-    if _is_map(v) and all(type(k) is str and type(x) is str for k, x in v.items()):
-        return dict(v)
-    raise _FALLBACK
+    if type(v) is not dict:
+        if isinstance(v, list) and len(v) == 1 and _is_map(v[0]):
+            v = v[0]
+        if not _is_map(v):
+            raise _FALLBACK
+    for k, x in v.items():
+        if type(k) is not str or type(x) is not str:
+            raise _FALLBACK
+    return dict(v)
 
 
 def _fast_mapping(inner: _Conv | None) -> _Conv:
