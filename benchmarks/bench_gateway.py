@@ -23,7 +23,11 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+# Run from a checkout without installing: the repository root is importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from meshgw.model import (
     CatalogEntry,

@@ -11,8 +11,13 @@ Run: ``python benchmarks/bench_sidecar.py``.
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 from typing import Any
+
+# Run from a checkout without installing: the repository root is importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from meshgw.model import Mesh
 from meshgw.sidecar import translate_sidecar
