@@ -214,16 +214,9 @@ def _passive(value: Any) -> dict[str, Any]:
 
 
 def _as_duration_text(value: Any) -> int:
-    from .load.convert import parse_go_duration
+    from .load.convert import duration_ns
 
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str):
-        try:
-            return parse_go_duration(value)
-        except ValueError:
-            pass
-    raise ValueError(f'expected a duration such as "10s", got {_describe(value)}')
+    return duration_ns(value)
 
 
 def _int_map(value: Any, keys: tuple[str, ...]) -> dict[str, int]:

@@ -39,6 +39,7 @@ from ..model.entries import Nanoseconds
 __all__ = [
     "Invalid",
     "describe",
+    "duration_ns",
     "norm_key",
     "register_suggestions",
     "structure",
@@ -347,17 +348,26 @@ def parse_go_duration(text: str) -> int:
     return round(total)
 
 
-def _structure_nanoseconds(value: Any, _: Any) -> int:
+def duration_ns(value: Any) -> int:
+    """A duration as Consul accepts one — a Go duration string or non-negative integer
+    nanoseconds — in nanoseconds; ValueError saying what was expected otherwise."""
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
-            raise Invalid(f"expected a non-negative duration, got {value}")
+            raise ValueError(f"expected a non-negative duration, got {value}")
         return value
     if isinstance(value, str):
         try:
             return parse_go_duration(value)
         except ValueError:
             pass
-    raise Invalid(f'expected a duration such as "5s" or "250ms", got {describe(value)}')
+    raise ValueError(f'expected a duration such as "5s" or "250ms", got {describe(value)}')
+
+
+def _structure_nanoseconds(value: Any, _: Any) -> int:
+    try:
+        return duration_ns(value)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
 
 
 def _enum_hook(enum_cls: type[enum.Enum], what: str) -> Callable[[Any, Any], Any]:
