@@ -275,8 +275,15 @@ def check_options(
             yield (key,), f"{key} does not apply to {what}"
             continue
         close = difflib.get_close_matches(key.lower(), list(options), n=1, cutoff=0.8)
+        other = difflib.get_close_matches(key.lower(), list(_ALL_KNOWN), n=1, cutoff=0.8)
         if close:
             yield (key,), f"unknown option {key!r} (did you mean {close[0]!r}?)"
+        elif other:
+            yield (
+                (key,),
+                f"unknown option {key!r} (did you mean {other[0]!r}? it does not apply to "
+                f"{what} either)",
+            )
         elif key.lower().startswith(_SUSPICIOUS_PREFIXES):
             near = difflib.get_close_matches(key.lower(), list(options), n=1, cutoff=0.6)
             hint = f" (did you mean {near[0]!r}?)" if near else ""

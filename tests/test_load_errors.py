@@ -1009,3 +1009,39 @@ def test_random_documents_raise_only_meshgw_errors(document: Any) -> None:
         except MeshgwError:
             continue
         assert isinstance(mesh, Mesh)
+
+
+def test_option_typos_are_reported_with_the_structural_problems() -> None:
+    """A service that fails to structure still gets its proxy.config and upstream config
+    checked: all problems of a document at once."""
+    text = (
+        "service {\n"
+        '  name = "web-sidecar-proxy"\n'
+        '  kind = "connect-proxy"\n'
+        '  port = "8181"\n'
+        "  proxy {\n"
+        '    destination_service_name = "web"\n'
+        "    upstreams = [\n"
+        "      {\n"
+        '        destination_name = "api"\n'
+        "        local_bind_port  = 10000\n"
+        '        config { connect_timeout_ms = "soon" }\n'
+        "      },\n"
+        "    ]\n"
+        "    config {\n"
+        "      envoy_gateway_bind_taged_addresses = true\n"
+        "    }\n"
+        "  }\n"
+        "}\n"
+    )
+    with pytest.raises(ValidationError) as info:
+        meshgw.loads(text, format="hcl", name="web.hcl")
+    got = [(p.path, p.line) for p in info.value.problems]
+    assert got == [
+        ("service.port", 4),
+        ("service.proxy.upstreams[0].config.connect_timeout_ms", 11),
+        ("service.proxy.config.envoy_gateway_bind_taged_addresses", 15),
+    ]
+    message = info.value.problems[2].message
+    assert "did you mean 'envoy_gateway_bind_tagged_addresses'?" in message
+    assert "does not apply to a connect-proxy" in message

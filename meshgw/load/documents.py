@@ -406,6 +406,10 @@ def _add_service(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...])
     svc = _structure(doc, raw, Service, path)
     if svc is not None:
         parts.services.append((svc, doc, path))
+    else:
+        from . import validate
+
+        validate.raw_service_options(raw, doc, path)
 
 
 def _add_catalog(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...]) -> None:

@@ -22,12 +22,12 @@ from ..model.entries import (
     UpstreamConfig,
 )
 from ..model.registration import Service, Upstream
-from .convert import PathElem
+from .convert import PathElem, norm_key
 
 if TYPE_CHECKING:
     from .documents import _Doc, _Parts
 
-__all__ = ["validate_parts"]
+__all__ = ["raw_service_options", "validate_parts"]
 
 _META_KEY = re.compile(r"^[a-zA-Z0-9_-]+$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
@@ -528,3 +528,51 @@ def _exported(entry: ExportedServices, doc: _Doc, path: Path) -> None:
                 doc.report(cp, "a consumer sets exactly one of peer, partition or sameness_group")
             if c.peer == "*" or c.partition == "*":
                 doc.report(cp, "wildcard peer or partition consumers are not supported")
+
+
+def raw_service_options(raw: Any, doc: _Doc, path: Path) -> None:
+    """The ``proxy.config`` and ``upstreams[].config`` checks, on the raw document of a
+    service that failed to structure: its option typos are reported together with its
+    other problems instead of after they are fixed."""
+    raw = _unwrap(raw)
+    if not isinstance(raw, Mapping):
+        return
+    keys = {norm_key(k): v for k, v in raw.items() if isinstance(k, str)}
+    kind = keys.get("kind")
+    gateway = isinstance(kind, str) and kind.endswith("-gateway")
+    proxy = _unwrap(keys.get("proxy"))
+    if isinstance(proxy, Mapping):
+        pkeys = {norm_key(k): v for k, v in proxy.items() if isinstance(k, str)}
+        config = _unwrap(pkeys.get("config"))
+        if isinstance(config, Mapping):
+            options, what = (
+                (_GATEWAY_OPTIONS, f"a {kind}")
+                if gateway
+                else (_SIDECAR_OPTIONS, "a connect-proxy")
+            )
+            found = proxyconfig.check_options(config, options, what)
+            _report_options(found, doc, (*path, "proxy", "config"))
+        upstreams = pkeys.get("upstreams")
+        if isinstance(upstreams, list):
+            for i, up in enumerate(upstreams):
+                up = _unwrap(up)
+                if not isinstance(up, Mapping):
+                    continue
+                ukeys = {norm_key(k): v for k, v in up.items() if isinstance(k, str)}
+                config = _unwrap(ukeys.get("config"))
+                if isinstance(config, Mapping):
+                    found = proxyconfig.check_options(
+                        config, proxyconfig.UPSTREAM_OPTIONS, "an upstream"
+                    )
+                    _report_options(found, doc, (*path, "proxy", "upstreams", i, "config"))
+    connect = _unwrap(keys.get("connect"))
+    if isinstance(connect, Mapping):
+        for key, value in connect.items():
+            if isinstance(key, str) and norm_key(key) == "sidecarservice":
+                raw_service_options(value, doc, (*path, "connect", "sidecar_service"))
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
+        return value[0]
+    return value
