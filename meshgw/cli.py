@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from .errors import MeshgwError
+from .errors import MeshgwError, MeshgwWarning
 from .model import Mesh, Service, ServiceKind
 
 __all__ = ["main"]
@@ -34,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
 
     def files(p: argparse.ArgumentParser) -> None:
         p.add_argument("files", nargs="+", metavar="FILE", help="HCL/JSON files or directories")
+        p.add_argument(
+            "--config-typos",
+            choices=("error", "warn"),
+            default="error",
+            help="misspelt or badly typed proxy.config options: fail (default) or, like "
+            "Consul, warn and go on",
+        )
 
     def service(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -100,7 +108,7 @@ def _dump(value: Any) -> str:
 def _run(args: argparse.Namespace, out: TextIO) -> None:
     from .load.documents import load
 
-    mesh = load(*args.files)
+    mesh = load(*args.files, config_typos=args.config_typos)
     if args.command == "check":
         kinds: dict[str, int] = {}
         for svc in mesh.services:
@@ -140,7 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        _run(args, sys.stdout)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", MeshgwWarning)
+            _run(args, sys.stdout)
+        for warning in caught:
+            sys.stderr.write(f"meshgw: warning: {warning.message}\n")
     except MeshgwError as exc:
         sys.stderr.write(f"meshgw: {exc}\n")
         return 1

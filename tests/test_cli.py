@@ -129,3 +129,16 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("ok: datacenter dc1;")
+
+
+def test_config_typos_flag(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    typo = tmp_path / "gw.hcl"
+    typo.write_text(
+        'service {\n  name = "gw"\n  kind = "mesh-gateway"\n  port = 8443\n'
+        "  proxy { config { envoy_gateway_bind_taged_addresses = true } }\n}\n"
+    )
+    code, _, err = run(capsys, "check", str(typo))
+    assert code == 1 and "did you mean 'envoy_gateway_bind_tagged_addresses'?" in err
+    code, out, err = run(capsys, "check", "--config-typos", "warn", str(typo))
+    assert code == 0 and out.startswith("ok:")
+    assert err.startswith(f"meshgw: warning: {typo}:5: service.proxy.config.")

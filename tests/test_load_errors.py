@@ -1045,3 +1045,39 @@ def test_option_typos_are_reported_with_the_structural_problems() -> None:
     message = info.value.problems[2].message
     assert "did you mean 'envoy_gateway_bind_tagged_addresses'?" in message
     assert "does not apply to a connect-proxy" in message
+
+
+def test_config_typos_can_warn_like_consul(recwarn: pytest.WarningsRecorder) -> None:
+    """``config_typos="warn"``: option problems become MeshgwWarnings pointing at the
+    caller, the value is kept; other problems stay errors."""
+    text = (
+        "service {\n"
+        '  name = "gw"\n'
+        '  kind = "mesh-gateway"\n'
+        "  port = 8443\n"
+        "  proxy { config { envoy_gateway_bind_taged_addresses = true } }\n"
+        "}\n"
+    )
+    with pytest.raises(ValidationError, match="envoy_gateway_bind_taged_addresses"):
+        meshgw.loads(text, format="hcl", name="gw.hcl")
+    with pytest.warns(meshgw.MeshgwWarning, match=r"gw\.hcl:5: service\.proxy\.config") as got:
+        mesh = meshgw.loads(text, format="hcl", name="gw.hcl", config_typos="warn")
+    assert got[0].filename == __file__
+    assert mesh.service("gw").proxy is not None
+    assert mesh.service("gw").proxy.config == {"envoy_gateway_bind_taged_addresses": True}
+    with pytest.raises(ValidationError, match="port is required"):
+        meshgw.loads(text.replace("port = 8443", ""), format="hcl", config_typos="warn")
+    with pytest.warns(meshgw.MeshgwWarning):
+        meshgw.Mesh.from_dict(
+            {
+                "service": {
+                    "name": "gw",
+                    "kind": "mesh-gateway",
+                    "port": 1,
+                    "proxy": {"config": {"connect_timeout_ms": "soon"}},
+                }
+            },
+            config_typos="warn",
+        )
+    with pytest.raises(meshgw.MeshgwError, match="config_typos"):
+        meshgw.loads(text, format="hcl", config_typos="ignore")  # type: ignore[arg-type]

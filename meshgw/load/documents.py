@@ -12,14 +12,15 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
 from .._gcpause import gc_paused
-from ..errors import MeshgwError, Problem, ValidationError
+from ..errors import MeshgwError, MeshgwWarning, Problem, ValidationError
 from ..model.catalog import CatalogEntry
 from ..model.common import ServiceKind
 from ..model.entries import (
@@ -43,7 +44,7 @@ from ..model.registration import Check, CheckDefinition, Service
 from . import convert
 from .convert import PathElem, StructureFailed, norm_key
 
-__all__ = ["load", "loads", "mesh_from_documents", "render_path"]
+__all__ = ["ConfigTypos", "load", "loads", "mesh_from_documents", "render_path"]
 
 CONFIG_ENTRY_CLASSES: dict[str, type] = {
     "proxy-defaults": ProxyDefaults,
@@ -147,6 +148,8 @@ class _Doc:
     fmt: str | None = None
     _located: Any = None
     problems: list[Problem] = attrs.field(factory=list)
+    warnings: list[Problem] = attrs.field(factory=list)
+    config_typos: str = "error"
 
     def line(self, path: Sequence[PathElem]) -> int | None:
         from .raw import line_of
@@ -167,6 +170,12 @@ class _Doc:
 
     def report(self, path: Sequence[PathElem], message: str) -> None:
         self.problems.append(Problem(render_path(path), message, self.name, self.line(path)))
+
+    def report_option(self, path: Sequence[PathElem], message: str) -> None:
+        """A problem in an opaque ``proxy.config`` map: an error unless the caller asked
+        for Consul's leniency (``config_typos="warn"``)."""
+        problem = Problem(render_path(path), message, self.name, self.line(path))
+        (self.warnings if self.config_typos == "warn" else self.problems).append(problem)
 
 
 @attrs.define
@@ -206,26 +215,45 @@ def _read(text: str, fmt: str, name: str | None) -> Any:
     raise MeshgwError(f'unknown format {fmt!r} (expected "hcl" or "json")')
 
 
-def loads(text: str, format: str | None = None, *, name: str | None = None) -> Mesh:
+#: What to do with a misspelt or badly typed option in ``proxy.config`` (or an
+#: upstream's ``config``): meshgw's default ``"error"``, or ``"warn"`` — Consul's own
+#: habit — which issues a :class:`~meshgw.errors.MeshgwWarning` and keeps the value.
+ConfigTypos = Literal["error", "warn"]
+
+
+def loads(
+    text: str,
+    format: str | None = None,
+    *,
+    name: str | None = None,
+    config_typos: ConfigTypos = "error",
+) -> Mesh:
     """Load one document from text. ``format`` is ``"hcl"`` or ``"json"`` (guessed from
     ``name``'s suffix or the text when omitted); ``name`` is used in error messages."""
+    _check_policy(config_typos)
     fmt = format or _detect_format(text, name)
     with gc_paused():
         raw = _read(text, fmt, name)
-        return _build([_Doc(name, raw, text, fmt)])
+        return _build([_Doc(name, raw, text, fmt, config_typos=config_typos)], stacklevel=3)
 
 
-def load(*paths: str | os.PathLike[str]) -> Mesh:
+def load(*paths: str | os.PathLike[str], config_typos: ConfigTypos = "error") -> Mesh:
     """Load and merge one or more files (``.hcl`` or ``.json``) into one Mesh.
 
     A directory loads every ``.hcl`` and ``.json`` file in it, in name order, like
     Consul's ``-config-dir``.
     """
+    _check_policy(config_typos)
     with gc_paused():
-        return _load(paths)
+        return _load(paths, config_typos)
 
 
-def _load(paths: Iterable[str | os.PathLike[str]]) -> Mesh:
+def _check_policy(config_typos: str) -> None:
+    if config_typos not in ("error", "warn"):
+        raise MeshgwError(f'config_typos must be "error" or "warn", not {config_typos!r}')
+
+
+def _load(paths: Iterable[str | os.PathLike[str]], config_typos: ConfigTypos) -> Mesh:
     docs: list[_Doc] = []
     for path in _expand(paths):
         try:
@@ -236,10 +264,10 @@ def _load(paths: Iterable[str | os.PathLike[str]]) -> Mesh:
             raise MeshgwError(f"{path}: not UTF-8 text ({exc.reason})") from None
         name = str(path)
         fmt = _detect_format(text, name)
-        docs.append(_Doc(name, _read(text, fmt, name), text, fmt))
+        docs.append(_Doc(name, _read(text, fmt, name), text, fmt, config_typos=config_typos))
     if not docs:
         raise MeshgwError("no files given to load")
-    return _build(docs)
+    return _build(docs, stacklevel=4)
 
 
 def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -255,10 +283,14 @@ def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return out
 
 
-def mesh_from_documents(items: Iterable[tuple[Any, str | None]]) -> Mesh:
+def mesh_from_documents(
+    items: Iterable[tuple[Any, str | None]], *, config_typos: ConfigTypos = "error"
+) -> Mesh:
     """Build a Mesh from already-parsed documents (mappings or lists)."""
+    _check_policy(config_typos)
     with gc_paused():
-        return _build([_Doc(name, data) for data, name in items])
+        docs = [_Doc(name, data, config_typos=config_typos) for data, name in items]
+        return _build(docs, stacklevel=5)
 
 
 # --- shape detection ------------------------------------------------------------------
@@ -684,7 +716,7 @@ _SCALAR_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _build(docs: list[_Doc]) -> Mesh:
+def _build(docs: list[_Doc], *, stacklevel: int = 2) -> Mesh:
     parts = _Parts()
     settings_seen: dict[str, tuple[Any, str | None]] = {}
     for doc in docs:
@@ -714,6 +746,10 @@ def _build(docs: list[_Doc]) -> Mesh:
     problems = [p for doc in docs for p in doc.problems]
     if problems:
         raise ValidationError(problems)
+    for doc in docs:
+        for problem in doc.warnings:
+            # Points at the caller of load/loads/from_dict.
+            warnings.warn(str(problem), MeshgwWarning, stacklevel=stacklevel)
     kwargs: dict[str, Any] = {
         k: settings.get(k, _SCALAR_DEFAULTS.get(k))
         for k in _MESH_SETTINGS

@@ -219,7 +219,7 @@ def _proxy_config(svc: Service, doc: _Doc, path: Path) -> None:
 
 def _report_options(found: Iterable[proxyconfig.OptionProblem], doc: _Doc, path: Path) -> None:
     for sub, message in found:
-        doc.report((*path, *sub), message)
+        doc.report_option((*path, *sub), message)
 
 
 def _upstreams(svc: Service, doc: _Doc, path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -142,11 +142,18 @@ class Mesh:
             index.setdefault(("peer", peer.partition or "default", peer.name), peer)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, name: str | None = None) -> Mesh:
-        """Build a mesh from a mapping in any shape :func:`meshgw.loads` accepts."""
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        config_typos: Literal["error", "warn"] = "error",
+    ) -> Mesh:
+        """Build a mesh from a mapping in any shape :func:`meshgw.loads` accepts
+        (``config_typos`` as there)."""
         from ..load.documents import mesh_from_documents
 
-        return mesh_from_documents([(data, name)])
+        return mesh_from_documents([(data, name)], config_typos=config_typos)
 
     @property
     def local_partition(self) -> str:
