@@ -9,7 +9,8 @@ does not know, but reports as errors:
   ``envoy_*`` / ``connect_timeout*`` key meshgw does not know).
 
 Like Consul, ``"5000"`` is accepted for a number and ``"true"``/``"false"`` for a
-boolean; nothing else is coerced.
+boolean; nothing else is coerced. HCL blocks inside these opaque maps stay lists of one
+mapping until an option is read, as in Consul, so every nested reader unwraps them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from .load.convert import describe, duration_ns, unwrap_block
 from .model.common import ServiceAddress
 
 __all__ = [
@@ -38,31 +40,24 @@ __all__ = [
 OptionProblem = tuple[tuple[str | int, ...], str]
 
 
-def _unwrap(value: Any) -> Any:
-    # HCL blocks inside opaque maps stay lists of one map until a typed decode, as in Consul.
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
-        return value[0]
-    return value
-
-
 def _as_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise ValueError(f"expected true or false, got {_describe(value)}")
+    raise ValueError(f"expected true or false, got {describe(value)}")
 
 
 def _as_int(value: Any, minimum: int = 0, maximum: int | None = None) -> int:
     if isinstance(value, bool):
-        raise ValueError(f"expected a whole number, got {_describe(value)}")
+        raise ValueError(f"expected a whole number, got {describe(value)}")
     if isinstance(value, float) and value.is_integer():
         # JSON decoders of other tools write 5000.0; Consul's weak decode accepts it.
         value = int(value)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value.strip())
     if not isinstance(value, int):
-        raise ValueError(f"expected a whole number, got {_describe(value)}")
+        raise ValueError(f"expected a whole number, got {describe(value)}")
     if value < minimum or (maximum is not None and value > maximum):
         upper = f" and {maximum}" if maximum is not None else ""
         raise ValueError(
@@ -76,7 +71,7 @@ def _as_int(value: Any, minimum: int = 0, maximum: int | None = None) -> int:
 def _as_str(value: Any) -> str:
     if isinstance(value, str):
         return value
-    raise ValueError(f"expected a string, got {_describe(value)}")
+    raise ValueError(f"expected a string, got {describe(value)}")
 
 
 def _as_json_text(value: Any) -> str:
@@ -86,12 +81,6 @@ def _as_json_text(value: Any) -> str:
     except ValueError as exc:
         raise ValueError(f"not valid JSON: {exc}") from None
     return text
-
-
-def _describe(value: Any) -> str:
-    from .load.convert import describe
-
-    return describe(value)
 
 
 def _choice(*allowed: str, lower: bool = True) -> Callable[[Any], str]:
@@ -107,17 +96,15 @@ def _choice(*allowed: str, lower: bool = True) -> Callable[[Any], str]:
 
 
 def _bind_addresses(value: Any) -> dict[str, ServiceAddress]:
-    value = _unwrap(value)
+    value = unwrap_block(value)
     if not isinstance(value, Mapping):
-        raise ValueError(
-            f"expected an object of name = {{ address, port }}, got {_describe(value)}"
-        )
+        raise ValueError(f"expected an object of name = {{ address, port }}, got {describe(value)}")
     out: dict[str, ServiceAddress] = {}
     problems: list[str] = []
     for name, spec in value.items():
-        spec = _unwrap(spec)
+        spec = unwrap_block(spec)
         if not isinstance(spec, Mapping):
-            problems.append(f"{name}: expected {{ address, port }}, got {_describe(spec)}")
+            problems.append(f"{name}: expected {{ address, port }}, got {describe(spec)}")
             continue
         fields = {k.lower(): v for k, v in spec.items()}
         extra = sorted(set(fields) - {"address", "port"})
@@ -194,15 +181,15 @@ def _limits(value: Any) -> dict[str, int]:
 
 
 def _passive(value: Any) -> dict[str, Any]:
-    value = _unwrap(value)
+    value = unwrap_block(value)
     if not isinstance(value, Mapping):
-        raise ValueError(f"expected an object, got {_describe(value)}")
+        raise ValueError(f"expected an object, got {describe(value)}")
     allowed = {
-        "interval": _as_duration_text,
+        "interval": duration_ns,
         "max_failures": lambda v: _as_int(v, 0),
         "enforcing_consecutive_5xx": lambda v: _as_int(v, 0, 100),
         "max_ejection_percent": lambda v: _as_int(v, 0, 100),
-        "base_ejection_time": _as_duration_text,
+        "base_ejection_time": duration_ns,
     }
     out: dict[str, Any] = {}
     for key, item in value.items():
@@ -213,16 +200,10 @@ def _passive(value: Any) -> dict[str, Any]:
     return out
 
 
-def _as_duration_text(value: Any) -> int:
-    from .load.convert import duration_ns
-
-    return duration_ns(value)
-
-
 def _int_map(value: Any, keys: tuple[str, ...]) -> dict[str, int]:
-    value = _unwrap(value)
+    value = unwrap_block(value)
     if not isinstance(value, Mapping):
-        raise ValueError(f"expected an object, got {_describe(value)}")
+        raise ValueError(f"expected an object, got {describe(value)}")
     table = dict.fromkeys(keys, _as_int)
     out: dict[str, int] = {}
     for key, item in value.items():
@@ -251,7 +232,7 @@ UPSTREAM_OPTIONS: dict[str, Callable[[Any], Any]] = {
     "balance_outbound_connections": _choice("", "exact_balance"),
     "envoy_listener_json": _as_json_text,
     "envoy_cluster_json": _as_json_text,
-    "mesh_gateway": lambda v: _unwrap(v),
+    "mesh_gateway": lambda v: unwrap_block(v),
 }
 
 _ALL_KNOWN = {**BOOTSTRAP_OPTIONS, **GATEWAY_OPTIONS, **SIDECAR_OPTIONS, **UPSTREAM_OPTIONS}

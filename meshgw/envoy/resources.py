@@ -5,7 +5,7 @@ Everything here is a pure function returning fresh dicts; nothing knows about Co
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -107,8 +107,3 @@ def tls_inspector() -> dict[str, Any]:
         "name": "envoy.filters.listener.tls_inspector",
         "typed_config": typed(TLS_INSPECTOR_TYPE),
     }
-
-
-def sorted_by(items: Iterable[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    """Resources sorted by a name field, as meshgw's output promises."""
-    return sorted(items, key=lambda r: str(r[key]))

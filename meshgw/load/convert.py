@@ -44,6 +44,7 @@ __all__ = [
     "register_suggestions",
     "structure",
     "to_plain",
+    "unwrap_block",
 ]
 
 T = TypeVar("T")
@@ -222,7 +223,8 @@ def _suggest(key: str, spec: _Spec, cls: type) -> str:
     return f" (expected one of: {', '.join(sorted(spec.fields))})"
 
 
-def _unwrap_block(value: Any) -> Any:
+def unwrap_block(value: Any) -> Any:
+    """An HCL block (a list of one mapping) as that mapping; anything else unchanged."""
     if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
         return value[0]
     return value
@@ -285,7 +287,7 @@ def _normalise(value: Any, cls: type, spec: _Spec) -> tuple[dict[str, Any], list
 def _fold(out: dict[str, Any], field: str, folded: dict[str, Any]) -> None:
     """Gather top-level keys of a nested class into its field (merged with an explicit
     nested object when both are written; the top-level keys are the agent's own)."""
-    nested = _unwrap_block(out.get(field))
+    nested = unwrap_block(out.get(field))
     out[field] = {**nested, **folded} if isinstance(nested, Mapping) else folded
 
 
@@ -402,7 +404,7 @@ def _group(message: str, errors: list[Exception], cls: type) -> Exception:
 
 def _mapping_hook(conv: cattrs.Converter, detailed: bool) -> Callable[[Any, Any], Any]:
     def hook(value: Any, tp: Any) -> Any:
-        value = _unwrap_block(value)
+        value = unwrap_block(value)
         if not isinstance(value, Mapping):
             raise Invalid(f"expected an object, got {describe(value)}")
         args = typing.get_args(tp)
@@ -462,7 +464,7 @@ def _class_hook_factory(conv: cattrs.Converter, detailed: bool) -> Callable[[typ
         spec = _spec(cls)
 
         def hook(value: Any, _: Any) -> Any:
-            value = _unwrap_block(value)
+            value = unwrap_block(value)
             if not isinstance(value, Mapping):
                 raise Invalid(f"expected an object, got {describe(value)}")
             data, problems = _normalise(value, cls, spec)

@@ -451,7 +451,7 @@ def _add_catalog(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...])
 
 
 def _add_entry(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...]) -> None:
-    raw = convert._unwrap_block(raw)
+    raw = convert.unwrap_block(raw)
     if not isinstance(raw, Mapping):
         doc.report(path, f"expected a config entry object, got {convert.describe(raw)}")
         return

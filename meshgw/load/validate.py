@@ -22,7 +22,7 @@ from ..model.entries import (
     UpstreamConfig,
 )
 from ..model.registration import Service, Upstream
-from .convert import PathElem, norm_key
+from .convert import PathElem, norm_key, unwrap_block
 
 if TYPE_CHECKING:
     from .documents import _Doc, _Parts
@@ -534,16 +534,16 @@ def raw_service_options(raw: Any, doc: _Doc, path: Path) -> None:
     """The ``proxy.config`` and ``upstreams[].config`` checks, on the raw document of a
     service that failed to structure: its option typos are reported together with its
     other problems instead of after they are fixed."""
-    raw = _unwrap(raw)
+    raw = unwrap_block(raw)
     if not isinstance(raw, Mapping):
         return
     keys = {norm_key(k): v for k, v in raw.items() if isinstance(k, str)}
     kind = keys.get("kind")
     gateway = isinstance(kind, str) and kind.endswith("-gateway")
-    proxy = _unwrap(keys.get("proxy"))
+    proxy = unwrap_block(keys.get("proxy"))
     if isinstance(proxy, Mapping):
         pkeys = {norm_key(k): v for k, v in proxy.items() if isinstance(k, str)}
-        config = _unwrap(pkeys.get("config"))
+        config = unwrap_block(pkeys.get("config"))
         if isinstance(config, Mapping):
             options, what = (
                 (_GATEWAY_OPTIONS, f"a {kind}")
@@ -555,24 +555,18 @@ def raw_service_options(raw: Any, doc: _Doc, path: Path) -> None:
         upstreams = pkeys.get("upstreams")
         if isinstance(upstreams, list):
             for i, up in enumerate(upstreams):
-                up = _unwrap(up)
+                up = unwrap_block(up)
                 if not isinstance(up, Mapping):
                     continue
                 ukeys = {norm_key(k): v for k, v in up.items() if isinstance(k, str)}
-                config = _unwrap(ukeys.get("config"))
+                config = unwrap_block(ukeys.get("config"))
                 if isinstance(config, Mapping):
                     found = proxyconfig.check_options(
                         config, proxyconfig.UPSTREAM_OPTIONS, "an upstream"
                     )
                     _report_options(found, doc, (*path, "proxy", "upstreams", i, "config"))
-    connect = _unwrap(keys.get("connect"))
+    connect = unwrap_block(keys.get("connect"))
     if isinstance(connect, Mapping):
         for key, value in connect.items():
             if isinstance(key, str) and norm_key(key) == "sidecarservice":
                 raw_service_options(value, doc, (*path, "connect", "sidecar_service"))
-
-
-def _unwrap(value: Any) -> Any:
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
-        return value[0]
-    return value
