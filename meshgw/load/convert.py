@@ -38,6 +38,7 @@ from ..model.entries import Nanoseconds
 
 __all__ = [
     "Invalid",
+    "by_norm_key",
     "describe",
     "duration_ns",
     "norm_key",
@@ -77,6 +78,12 @@ def norm_key(key: str) -> str:
         if len(_NORM_CACHE) < 4096:
             _NORM_CACHE[key] = found
     return found
+
+
+def by_norm_key(mapping: Mapping[Any, Any]) -> dict[str, Any]:
+    """A mapping's string keys normalised (:func:`norm_key`), to look up by meaning
+    rather than spelling."""
+    return {norm_key(k): v for k, v in mapping.items() if isinstance(k, str)}
 
 
 def describe(value: Any) -> str:

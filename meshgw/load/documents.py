@@ -296,13 +296,6 @@ def mesh_from_documents(
 # --- shape detection ------------------------------------------------------------------
 
 
-def _get(mapping: Mapping[str, Any], key: str) -> tuple[str, Any] | None:
-    for k, v in mapping.items():
-        if isinstance(k, str) and norm_key(k) == key:
-            return k, v
-    return None
-
-
 def _collect(doc: _Doc, parts: _Parts) -> None:
     raw = doc.raw
     if isinstance(raw, list):
@@ -324,7 +317,7 @@ def _collect_item(
     if not top and _is_catalog_registration(raw):
         _add_catalog(doc, parts, raw, path)
         return
-    by_norm = {norm_key(k): v for k, v in raw.items() if isinstance(k, str)}
+    by_norm = convert.by_norm_key(raw)
     keys = by_norm.keys()
     kind = by_norm.get("kind")
     if isinstance(kind, str) and _looks_like_entry_kind(kind):
@@ -455,21 +448,21 @@ def _add_entry(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...]) -
     if not isinstance(raw, Mapping):
         doc.report(path, f"expected a config entry object, got {convert.describe(raw)}")
         return
-    found = _get(raw, "kind")
-    if found is None:
+    keys = convert.by_norm_key(raw)
+    if "kind" not in keys:
         doc.report(path, "config entry has no Kind")
         return
-    _, kind = found
+    kind = keys["kind"]
     if not isinstance(kind, str):
         doc.report((*path, "kind"), f"Kind must be a string, got {convert.describe(kind)}")
         return
     cls = CONFIG_ENTRY_CLASSES.get(kind)
     if cls is None:
         if kind in OTHER_CONFIG_KINDS:
-            name = _get(raw, "name")
+            name = keys.get("name")
             entry = OtherConfigEntry(
                 kind=kind,
-                name=name[1] if name and isinstance(name[1], str) else "",
+                name=name if isinstance(name, str) else "",
                 body=convert.to_plain(raw),
             )
             parts.entries.append((entry, doc, path))

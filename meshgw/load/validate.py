@@ -22,7 +22,7 @@ from ..model.entries import (
     UpstreamConfig,
 )
 from ..model.registration import Service, Upstream
-from .convert import PathElem, norm_key, unwrap_block
+from .convert import PathElem, by_norm_key, norm_key, unwrap_block
 
 if TYPE_CHECKING:
     from .documents import _Doc, _Parts
@@ -537,12 +537,12 @@ def raw_service_options(raw: Any, doc: _Doc, path: Path) -> None:
     raw = unwrap_block(raw)
     if not isinstance(raw, Mapping):
         return
-    keys = {norm_key(k): v for k, v in raw.items() if isinstance(k, str)}
+    keys = by_norm_key(raw)
     kind = keys.get("kind")
     gateway = isinstance(kind, str) and kind.endswith("-gateway")
     proxy = unwrap_block(keys.get("proxy"))
     if isinstance(proxy, Mapping):
-        pkeys = {norm_key(k): v for k, v in proxy.items() if isinstance(k, str)}
+        pkeys = by_norm_key(proxy)
         config = unwrap_block(pkeys.get("config"))
         if isinstance(config, Mapping):
             options, what = (
@@ -558,7 +558,7 @@ def raw_service_options(raw: Any, doc: _Doc, path: Path) -> None:
                 up = unwrap_block(up)
                 if not isinstance(up, Mapping):
                     continue
-                ukeys = {norm_key(k): v for k, v in up.items() if isinstance(k, str)}
+                ukeys = by_norm_key(up)
                 config = unwrap_block(ukeys.get("config"))
                 if isinstance(config, Mapping):
                     found = proxyconfig.check_options(
