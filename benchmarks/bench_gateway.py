@@ -29,6 +29,7 @@ from typing import Any
 # Run from a checkout without installing: the repository root is importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from meshgw._translation import translate
 from meshgw.model import (
     CatalogEntry,
     Check,
@@ -40,7 +41,6 @@ from meshgw.model import (
     ServiceKind,
     ServiceResolver,
 )
-from meshgw.translation import translate
 
 TRUST_DOMAIN = "11111111-2222-3333-4444-555555555555.consul"
 REMOTE_DATACENTERS = 20

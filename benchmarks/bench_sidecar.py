@@ -19,8 +19,8 @@ from typing import Any
 # Run from a checkout without installing: the repository root is importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from meshgw._plan.sidecar import translate_sidecar
 from meshgw.model import Mesh
-from meshgw.sidecar import translate_sidecar
 
 DATACENTERS = 20
 SERVICES = 1000

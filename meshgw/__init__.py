@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from meshgw._load.documents import load, loads
+from meshgw._resolve.modes import (
+    Explanation,
+    LayerValue,
+    ModeResolution,
+    ModeTarget,
+    explain,
+    resolve_mode,
+)
+from meshgw.errors import (
     LookupFailed,
     MeshgwError,
     MeshgwWarning,
@@ -16,8 +25,7 @@ from .errors import (
     TranslationError,
     ValidationError,
 )
-from .load.documents import load, loads
-from .model import (
+from meshgw.model import (
     CatalogEntry,
     Check,
     ConfigEntry,
@@ -37,10 +45,9 @@ from .model import (
     ServiceResolver,
     Upstream,
 )
-from .modes import Explanation, LayerValue, ModeResolution, ModeTarget, explain, resolve_mode
 
 if TYPE_CHECKING:
-    from .translation import bootstrap, translate
+    from meshgw._translation import bootstrap, translate
 
 __version__ = "0.1.0.dev0"
 
@@ -96,7 +103,7 @@ def __getattr__(name: str) -> Any:
     if name in ("translate", "bootstrap"):
         import importlib
 
-        module = importlib.import_module(f"{__name__}.translation")
+        module = importlib.import_module(f"{__name__}._translation")
         value = getattr(module, name)
         globals()[name] = value
         return value

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from meshgw import naming
-from meshgw.envoy.bootstrap import inline_endpoints, static_bootstrap
+from meshgw._envoy.bootstrap import inline_endpoints, static_bootstrap
 from meshgw.errors import MeshgwError
 
 if TYPE_CHECKING:

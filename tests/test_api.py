@@ -46,7 +46,7 @@ def test_translate_and_bootstrap_are_the_functions() -> None:
 def test_import_does_not_load_parsers_or_translators() -> None:
     code = (
         "import sys, meshgw; "
-        "print(sorted(m for m in ('hcl2', 'lark', 'meshgw.translation', 'meshgw.gateway') "
+        "print(sorted(m for m in ('hcl2', 'lark', 'meshgw._translation', 'meshgw._plan.gateway') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meshgw.envoy.bootstrap import (
+from meshgw._envoy.bootstrap import (
     DEFAULT_XDS_ADDRESS,
     XDS_CLUSTER_NAME,
     inline_endpoints,

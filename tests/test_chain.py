@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from meshgw.chain import DEFAULT_CONNECT_TIMEOUT_NS, ChainTarget, compile_chain
+from meshgw._resolve.chain import DEFAULT_CONNECT_TIMEOUT_NS, ChainTarget, compile_chain
 from meshgw.errors import TranslationError
 from meshgw.model import Mesh
 

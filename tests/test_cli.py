@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from meshgw.cli import main
+from meshgw._cli import main
 from meshgw.testing import assert_envoy_accepts, find_envoy
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import meshgw
+from meshgw._plan.sidecar import translate_sidecar
 from meshgw.naming import customization_hash
-from meshgw.sidecar import translate_sidecar
 from meshgw.testing import TestPKI, assert_envoy_accepts, make_test_pki
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "two-dc"

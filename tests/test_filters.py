@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from meshgw._filters import Filter, compile_filter
 from meshgw.errors import ParseError
-from meshgw.filters import Filter, compile_filter
 
 INSTANCE: dict[str, Any] = {
     "Node": {

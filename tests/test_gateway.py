@@ -17,9 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import meshgw
-from meshgw.catalogview import HEALTHY, UNHEALTHY, build_view, endpoint_health
+from meshgw._plan.gateway import is_ip, plan_gateway
+from meshgw._resolve.catalog import HEALTHY, UNHEALTHY, build_view, endpoint_health
+from meshgw._translation import bootstrap, translate
 from meshgw.errors import MeshgwError, TranslationError
-from meshgw.gateway import is_ip, plan_gateway
 from meshgw.model import (
     DEFAULT_TRUST_DOMAIN,
     CatalogEntry,
@@ -32,7 +33,6 @@ from meshgw.model import (
     Weights,
 )
 from meshgw.testing import EnvoyNotAvailable, assert_envoy_accepts
-from meshgw.translation import bootstrap, translate
 
 TD = "11111111-2222-3333-4444-555555555555.consul"
 Out = dict[str, list[dict[str, Any]]]
@@ -1113,9 +1113,9 @@ def test_connect_proxy_goes_to_meshgw_sidecar(monkeypatch: pytest.MonkeyPatch) -
         calls.append((service.id, mesh_ is mesh, endpoints, missing))
         return {"clusters": [], "listeners": [], "endpoints": []}
 
-    fake = types.ModuleType("meshgw.sidecar")
+    fake = types.ModuleType("meshgw._plan.sidecar")
     fake.translate_sidecar = translate_sidecar  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "meshgw.sidecar", fake)
+    monkeypatch.setitem(sys.modules, "meshgw._plan.sidecar", fake)
     translate("web-sidecar-proxy", mesh, endpoints="static")
     translate("web-sidecar-proxy", mesh, missing="warn")
     assert calls == [

@@ -38,13 +38,14 @@ from test_gateway import (
 )
 
 import meshgw
-from meshgw import gateway_peering, gateway_wanfed
-from meshgw.catalogview import HEALTHY, UNHEALTHY
+from meshgw._plan import peering as gateway_peering
+from meshgw._plan import wanfed as gateway_wanfed
+from meshgw._plan.gateway import plan_gateway
+from meshgw._plan.sidecar import translate_sidecar
+from meshgw._resolve.catalog import HEALTHY, UNHEALTHY
+from meshgw._translation import translate
 from meshgw.errors import TranslationError
-from meshgw.gateway import plan_gateway
 from meshgw.model import Mesh, ServiceAddress
-from meshgw.sidecar import translate_sidecar
-from meshgw.translation import translate
 
 GOLDEN = Path(__file__).parent / "golden"
 DOCS = Path(__file__).parents[1] / "docs"

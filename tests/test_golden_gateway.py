@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 import meshgw
+from meshgw._translation import translate
 from meshgw.testing import assert_envoy_accepts
-from meshgw.translation import translate
 
 GOLDEN = Path(__file__).parent / "golden"
 CONSUL_COPIES = GOLDEN / "consul"

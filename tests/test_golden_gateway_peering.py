@@ -48,8 +48,8 @@ from test_golden_gateway import (
 )
 
 import meshgw
+from meshgw._translation import translate
 from meshgw.testing import assert_envoy_accepts
-from meshgw.translation import translate
 
 # Consul's [PMG] fixture: the same gateway as [MG] (1.2.3.4:8443, lan and wan tagged
 # addresses) in dc1, which is the only datacenter.

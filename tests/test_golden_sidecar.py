@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 import meshgw
+from meshgw._plan.sidecar import translate_sidecar
 from meshgw.errors import MeshgwWarning
-from meshgw.sidecar import translate_sidecar
 from meshgw.testing import TestPKI, assert_envoy_accepts, make_test_pki
 
 HERE = Path(__file__).parent

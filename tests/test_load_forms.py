@@ -17,6 +17,7 @@ import pytest
 
 import meshgw
 from meshgw import GatewayMode, Mesh, ServiceAddress, ServiceKind
+from meshgw.model._options import gateway_options
 from meshgw.model.entries import (
     ExportedServices,
     MeshConfigEntry,
@@ -25,7 +26,6 @@ from meshgw.model.entries import (
     ServiceDefaults,
     ServiceResolver,
 )
-from meshgw.proxyconfig import gateway_options
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "load"

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from meshgw._load.hcl import parse_hcl
+from meshgw._load.raw import RawDict, RawList, line_of
 from meshgw.errors import MeshgwError, ParseError
-from meshgw.load.hcl import parse_hcl
-from meshgw.load.raw import RawDict, RawList, line_of
 
 
 def hcl(text: str) -> RawDict:

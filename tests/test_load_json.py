@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from meshgw._load.jsonread import locate_json, parse_json
+from meshgw._load.raw import RawDict, RawList, line_of
 from meshgw.errors import ParseError
-from meshgw.load.jsonread import locate_json, parse_json
-from meshgw.load.raw import RawDict, RawList, line_of
 
 SIDECAR = textwrap.dedent(
     """\

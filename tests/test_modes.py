@@ -19,6 +19,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from meshgw._resolve.modes import (
+    LAYERS,
+    Explanation,
+    LayerValue,
+    ModeResolution,
+    ModeTarget,
+    explain,
+    resolve_mode,
+    resolve_target_mode,
+)
 from meshgw.errors import LookupFailed, MeshgwError, ValidationError
 from meshgw.model import (
     Connect,
@@ -33,16 +43,6 @@ from meshgw.model import (
     Upstream,
     UpstreamConfig,
     UpstreamConfiguration,
-)
-from meshgw.modes import (
-    LAYERS,
-    Explanation,
-    LayerValue,
-    ModeResolution,
-    ModeTarget,
-    explain,
-    resolve_mode,
-    resolve_target_mode,
 )
 
 U = GatewayMode.DEFAULT

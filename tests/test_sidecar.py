@@ -24,10 +24,10 @@ from typing import Any
 import attrs
 import pytest
 
+from meshgw._plan.sidecar import translate_sidecar
 from meshgw.errors import MeshgwWarning, TranslationError
 from meshgw.model import Mesh
 from meshgw.naming import customization_hash
-from meshgw.sidecar import translate_sidecar
 from meshgw.testing import TestPKI, make_test_pki, validate_with_envoy
 from meshgw.testing import assert_envoy_accepts as _assert_envoy_accepts
 
@@ -1146,7 +1146,7 @@ def test_no_warning_in_the_plain_case(tls: dict[str, str]) -> None:
 
 @pytest.mark.envoy
 def test_translate_dispatches_connect_proxies_here(tls: dict[str, str]) -> None:
-    from meshgw.translation import translate as translate_any
+    from meshgw._translation import translate as translate_any
 
     data = mesh_dict(tls, [upstream(datacenter="dc2")], pd_mode="remote")
     mesh = Mesh.from_dict(data)

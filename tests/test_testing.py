@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from meshgw.envoy.bootstrap import static_bootstrap
+from meshgw._envoy.bootstrap import static_bootstrap
 from meshgw.errors import MeshgwError
 from meshgw.testing import (
     EnvoyNotAvailable,

@@ -1,7 +1,7 @@
 """Frozen, slotted models of everything meshgw reads."""
 
-from .catalog import CatalogEntry, Health
-from .common import (
+from meshgw.model.catalog import CatalogEntry, Health
+from meshgw.model.common import (
     GatewayMode,
     MeshGatewayConfig,
     ProxyMode,
@@ -9,7 +9,7 @@ from .common import (
     ServiceKind,
     Source,
 )
-from .entries import (
+from meshgw.model.entries import (
     ConfigEntry,
     ExportedService,
     ExportedServices,
@@ -31,7 +31,7 @@ from .entries import (
     UpstreamConfig,
     UpstreamConfiguration,
 )
-from .mesh import (
+from meshgw.model.mesh import (
     DEFAULT_DATACENTER,
     DEFAULT_TRUST_DOMAIN,
     AgentConnect,
@@ -40,7 +40,7 @@ from .mesh import (
     PeerService,
     TlsSettings,
 )
-from .registration import (
+from meshgw.model.registration import (
     Check,
     CheckDefinition,
     Connect,

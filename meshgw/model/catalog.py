@@ -11,8 +11,8 @@ from typing import Any
 
 import attrs
 
-from .common import ServiceAddress, Source
-from .registration import Check, Service
+from meshgw.model.common import ServiceAddress, Source
+from meshgw.model.registration import Check, Service
 
 __all__ = ["CatalogEntry", "Health"]
 

@@ -12,8 +12,8 @@ from typing import Any, NewType
 
 import attrs
 
-from .common import MeshGatewayConfig, ProxyMode, Source
-from .registration import Expose, TransparentProxy
+from meshgw.model.common import MeshGatewayConfig, ProxyMode, Source
+from meshgw.model.registration import Expose, TransparentProxy
 
 __all__ = [
     "ConfigEntry",

@@ -7,10 +7,10 @@ from typing import Any, Literal
 
 import attrs
 
-from ..errors import LookupFailed
-from .catalog import CatalogEntry
-from .common import ServiceAddress, Source
-from .entries import (
+from meshgw.errors import LookupFailed
+from meshgw.model.catalog import CatalogEntry
+from meshgw.model.common import ServiceAddress, Source
+from meshgw.model.entries import (
     ConfigEntry,
     ExportedServices,
     MeshConfigEntry,
@@ -18,7 +18,7 @@ from .entries import (
     ServiceDefaults,
     ServiceResolver,
 )
-from .registration import Service
+from meshgw.model.registration import Service
 
 __all__ = [
     "DEFAULT_DATACENTER",
@@ -151,7 +151,7 @@ class Mesh:
     ) -> Mesh:
         """Build a mesh from a mapping in any shape :func:`meshgw.loads` accepts
         (``config_typos`` as there)."""
-        from ..load.documents import mesh_from_documents
+        from meshgw._load.documents import mesh_from_documents
 
         return mesh_from_documents([(data, name)], config_typos=config_typos)
 

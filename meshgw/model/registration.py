@@ -11,7 +11,14 @@ from typing import Any
 
 import attrs
 
-from .common import GatewayMode, MeshGatewayConfig, ProxyMode, ServiceAddress, ServiceKind, Source
+from meshgw.model.common import (
+    GatewayMode,
+    MeshGatewayConfig,
+    ProxyMode,
+    ServiceAddress,
+    ServiceKind,
+    Source,
+)
 
 __all__ = [
     "Check",

@@ -45,7 +45,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from meshgw.envoy.bootstrap import static_bootstrap
+from meshgw._envoy.bootstrap import static_bootstrap
 from meshgw.testing import find_envoy
 
 __all__ = [

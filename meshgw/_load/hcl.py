@@ -51,8 +51,8 @@ from bisect import bisect_right
 from itertools import pairwise
 from typing import Any, NoReturn
 
-from ..errors import ParseError
-from .raw import RawDict, RawList
+from meshgw._load.raw import RawDict, RawList
+from meshgw.errors import ParseError
 
 __all__ = ["parse_hcl"]
 

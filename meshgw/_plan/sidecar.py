@@ -27,10 +27,8 @@ from typing import Any, Literal
 
 import attrs
 
-from .catalogview import HEALTHY, UNHEALTHY, CatalogView, Instance, build_view
-from .chain import ChainTarget, DiscoveryChain, compile_chain
-from .envoy.endpoints import Endpoint, cluster_load_assignment
-from .envoy.resources import (
+from meshgw._envoy.endpoints import Endpoint, cluster_load_assignment
+from meshgw._envoy.resources import (
     AGGREGATE_CLUSTER_TYPE,
     HCM_TYPE,
     HTTP_PROTOCOL_OPTIONS_TYPE,
@@ -41,21 +39,24 @@ from .envoy.resources import (
     tcp_proxy_filter,
     typed,
 )
-from .envoy.tls import TlsContexts, TlsIdentity, uri_san_exact, uri_san_prefix
-from .errors import LookupFailed, MeshgwWarning, TranslationError
-from .filters import compile_filter
-from .model.common import ProxyMode, ServiceKind
-from .model.entries import UpstreamConfig
-from .model.mesh import Mesh, Peer
-from .model.registration import Proxy, Service, Upstream
-from .modes import (
+from meshgw._envoy.tls import TlsContexts, TlsIdentity, uri_san_exact, uri_san_prefix
+from meshgw._filters import compile_filter
+from meshgw._resolve.catalog import HEALTHY, UNHEALTHY, CatalogView, Instance, build_view
+from meshgw._resolve.chain import ChainTarget, DiscoveryChain, compile_chain
+from meshgw._resolve.modes import (
     ROUTE_LOCAL_GATEWAY,
     ROUTE_REMOTE_GATEWAY,
     ModeResolution,
     resolve_mode,
     resolve_target_mode,
 )
-from .naming import (
+from meshgw.errors import LookupFailed, MeshgwWarning, TranslationError
+from meshgw.model._options import ProxyOptions, UpstreamOptions, proxy_options, upstream_options
+from meshgw.model.common import ProxyMode, ServiceKind
+from meshgw.model.entries import UpstreamConfig
+from meshgw.model.mesh import Mesh, Peer
+from meshgw.model.registration import Proxy, Service, Upstream
+from meshgw.naming import (
     CONNECT_AUTHZ_STAT_PREFIX,
     LOCAL_APP_CLUSTER,
     PUBLIC_LISTENER,
@@ -76,7 +77,6 @@ from .naming import (
     upstream_prepared_query_stat_prefix,
     upstream_stat_prefix,
 )
-from .proxyconfig import ProxyOptions, UpstreamOptions, proxy_options, upstream_options
 
 __all__ = ["EndpointsForm", "MissingPolicy", "translate_sidecar"]
 

@@ -18,8 +18,8 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from .errors import MeshgwError, MeshgwWarning
-from .model import Mesh, Service, ServiceKind
+from meshgw.errors import MeshgwError, MeshgwWarning
+from meshgw.model import Mesh, Service, ServiceKind
 
 __all__ = ["main"]
 
@@ -106,7 +106,7 @@ def _dump(value: Any) -> str:
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> None:
-    from .load.documents import load
+    from meshgw._load.documents import load
 
     mesh = load(*args.files, config_typos=args.config_typos)
     if args.command == "check":
@@ -121,17 +121,17 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
         return
     svc = _pick(mesh, args.service)
     if args.command == "translate":
-        from .translation import translate
+        from meshgw._translation import translate
 
         result = translate(svc, mesh, endpoints="static" if args.static else "eds")
         _write(_dump(result), args.output, out)
     elif args.command == "explain":
-        from .modes import explain
+        from meshgw._resolve.modes import explain
 
         explanation = explain(svc, mesh)
         out.write(_dump(explanation.to_dict()) if args.json else explanation.render() + "\n")
     elif args.command == "bootstrap":
-        from .translation import bootstrap
+        from meshgw._translation import bootstrap
 
         admin = _address(args.admin) if args.admin else None
         _write(_dump(bootstrap(svc, mesh, admin=admin)), args.output, out)

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ._gcpause import gc_paused
-from .catalogview import build_view
-from .envoy.bootstrap import static_bootstrap
-from .envoy.clusters import build_cluster
-from .envoy.endpoints import cluster_load_assignment
-from .envoy.listeners import build_listener
-from .errors import TranslationError
-from .gateway import plan_gateway
-from .model.common import ServiceKind
-from .model.mesh import Mesh
-from .model.registration import Service
+from meshgw._envoy.bootstrap import static_bootstrap
+from meshgw._envoy.clusters import build_cluster
+from meshgw._envoy.endpoints import cluster_load_assignment
+from meshgw._envoy.listeners import build_listener
+from meshgw._gcpause import gc_paused
+from meshgw._plan.gateway import plan_gateway
+from meshgw._resolve.catalog import build_view
+from meshgw.errors import TranslationError
+from meshgw.model.common import ServiceKind
+from meshgw.model.mesh import Mesh
+from meshgw.model.registration import Service
 
 __all__ = ["EndpointsMode", "MissingPolicy", "bootstrap", "translate"]
 
@@ -119,7 +119,7 @@ def _resolve(registration: Service | str, mesh: Mesh | None) -> tuple[Service, M
 def _translate_sidecar(
     service: Service, mesh: Mesh, endpoints: EndpointsMode, missing: MissingPolicy
 ) -> dict[str, list[dict[str, Any]]]:
-    from .sidecar import translate_sidecar
+    from meshgw._plan.sidecar import translate_sidecar
 
     return translate_sidecar(service, mesh, endpoints=endpoints, missing=missing)
 

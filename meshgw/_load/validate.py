@@ -11,21 +11,21 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .. import proxyconfig
-from ..model.catalog import Health
-from ..model.common import ServiceKind
-from ..model.entries import (
+from meshgw._load.convert import PathElem, by_norm_key, norm_key, unwrap_block
+from meshgw.model import _options as proxyconfig
+from meshgw.model.catalog import Health
+from meshgw.model.common import ServiceKind
+from meshgw.model.entries import (
     ExportedServices,
     ProxyDefaults,
     ServiceDefaults,
     ServiceResolver,
     UpstreamConfig,
 )
-from ..model.registration import Service, Upstream
-from .convert import PathElem, by_norm_key, norm_key, unwrap_block
+from meshgw.model.registration import Service, Upstream
 
 if TYPE_CHECKING:
-    from .documents import _Doc, _Parts
+    from meshgw._load.documents import _Doc, _Parts
 
 __all__ = ["raw_service_options", "validate_parts"]
 
@@ -501,10 +501,10 @@ def _resolver(entry: ServiceResolver, doc: _Doc, path: Path) -> None:
 
 def _filter(expression: str, doc: _Doc, path: Path) -> None:
     try:
-        from ..filters import compile_filter
+        from meshgw._filters import compile_filter
     except ImportError:  # pragma: no cover - filters ship with meshgw
         return
-    from ..errors import ParseError
+    from meshgw.errors import ParseError
 
     try:
         compile_filter(expression)

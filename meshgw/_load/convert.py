@@ -32,9 +32,9 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn
 
-from ..model import catalog, common, entries, mesh, registration
-from ..model.common import Source
-from ..model.entries import Nanoseconds
+from meshgw.model import catalog, common, entries, mesh, registration
+from meshgw.model.common import Source
+from meshgw.model.entries import Nanoseconds
 
 __all__ = [
     "Invalid",

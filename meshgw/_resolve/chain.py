@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import attrs
 
-from .errors import TranslationError
-from .model.entries import ServiceResolver
-from .model.mesh import Mesh
+from meshgw.errors import TranslationError
+from meshgw.model.entries import ServiceResolver
+from meshgw.model.mesh import Mesh
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT_NS",

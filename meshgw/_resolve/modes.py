@@ -25,12 +25,12 @@ from typing import Any
 
 import attrs
 
-from .errors import LookupFailed, MeshgwError, Problem, ValidationError
-from .model.common import GatewayMode, ServiceKind
-from .model.entries import ProxyDefaults, ServiceDefaults, UpstreamConfig
-from .model.mesh import DEFAULT_DATACENTER, Mesh
-from .model.registration import Proxy, Service, Upstream
-from .naming import upstream_envoy_id
+from meshgw.errors import LookupFailed, MeshgwError, Problem, ValidationError
+from meshgw.model.common import GatewayMode, ServiceKind
+from meshgw.model.entries import ProxyDefaults, ServiceDefaults, UpstreamConfig
+from meshgw.model.mesh import DEFAULT_DATACENTER, Mesh
+from meshgw.model.registration import Proxy, Service, Upstream
+from meshgw.naming import upstream_envoy_id
 
 __all__ = [
     "DEFAULT_SOURCE",

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 import attrs
 
-from .endpoints import Endpoint, cluster_load_assignment
-from .resources import eds_config
+from meshgw._envoy.endpoints import Endpoint, cluster_load_assignment
+from meshgw._envoy.resources import eds_config
 
 __all__ = ["ClusterSpec", "Discovery", "TcpKeepalive", "build_cluster"]
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import attrs
 
-from .load.convert import describe, duration_ns, unwrap_block
-from .model.common import ServiceAddress
+from meshgw._load.convert import describe, duration_ns, unwrap_block
+from meshgw.model.common import ServiceAddress
 
 __all__ = [
     "GatewayOptions",

@@ -10,7 +10,12 @@ from typing import Any
 
 import attrs
 
-from .resources import sni_cluster_filter, socket_address, tcp_proxy_filter, tls_inspector
+from meshgw._envoy.resources import (
+    sni_cluster_filter,
+    socket_address,
+    tcp_proxy_filter,
+    tls_inspector,
+)
 
 __all__ = ["FilterChainSpec", "ListenerSpec", "build_filter_chain", "build_listener"]
 

@@ -19,11 +19,13 @@ from typing import Any, Literal
 
 import attrs
 
-from .._gcpause import gc_paused
-from ..errors import MeshgwError, MeshgwWarning, Problem, ValidationError
-from ..model.catalog import CatalogEntry
-from ..model.common import ServiceKind
-from ..model.entries import (
+from meshgw._gcpause import gc_paused
+from meshgw._load import convert
+from meshgw._load.convert import PathElem, StructureFailed, norm_key
+from meshgw.errors import MeshgwError, MeshgwWarning, Problem, ValidationError
+from meshgw.model.catalog import CatalogEntry
+from meshgw.model.common import ServiceKind
+from meshgw.model.entries import (
     ConfigEntry,
     ExportedServices,
     MeshConfigEntry,
@@ -32,7 +34,7 @@ from ..model.entries import (
     ServiceDefaults,
     ServiceResolver,
 )
-from ..model.mesh import (
+from meshgw.model.mesh import (
     DEFAULT_DATACENTER,
     DEFAULT_TRUST_DOMAIN,
     AgentConnect,
@@ -40,9 +42,7 @@ from ..model.mesh import (
     Peer,
     TlsSettings,
 )
-from ..model.registration import Check, CheckDefinition, Service
-from . import convert
-from .convert import PathElem, StructureFailed, norm_key
+from meshgw.model.registration import Check, CheckDefinition, Service
 
 __all__ = ["ConfigTypos", "load", "loads", "mesh_from_documents", "render_path"]
 
@@ -152,14 +152,14 @@ class _Doc:
     config_typos: str = "error"
 
     def line(self, path: Sequence[PathElem]) -> int | None:
-        from .raw import line_of
+        from meshgw._load.raw import line_of
 
         tree = self.raw
         if not hasattr(tree, "key_lines") and not hasattr(tree, "item_lines"):
             if self.text is None or self.fmt != "json":
                 return None
             if self._located is None:
-                from .jsonread import locate_json
+                from meshgw._load.jsonread import locate_json
 
                 try:
                     self._located = locate_json(self.text, name=self.name)
@@ -205,11 +205,11 @@ def _detect_format(text: str, name: str | None) -> str:
 
 def _read(text: str, fmt: str, name: str | None) -> Any:
     if fmt == "json":
-        from .jsonread import parse_json
+        from meshgw._load.jsonread import parse_json
 
         return parse_json(text, name=name)
     if fmt == "hcl":
-        from .hcl import parse_hcl
+        from meshgw._load.hcl import parse_hcl
 
         return parse_hcl(text, name=name)
     raise MeshgwError(f'unknown format {fmt!r} (expected "hcl" or "json")')
@@ -432,7 +432,7 @@ def _add_service(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...])
     if svc is not None:
         parts.services.append((svc, doc, path))
     else:
-        from . import validate
+        from meshgw._load import validate
 
         validate.raw_service_options(raw, doc, path)
 
@@ -687,7 +687,7 @@ def _make_sidecar(
 
 
 def _empty_proxy() -> Any:
-    from ..model.registration import Proxy
+    from meshgw.model.registration import Proxy
 
     return Proxy()
 
@@ -733,7 +733,7 @@ def _build(docs: list[_Doc], *, stacklevel: int = 2) -> Mesh:
     # Catalog entries without a datacenter are in the local one, as Consul's catalog
     # register endpoint assumes.
     parts.catalog[:] = [(_complete_catalog(e, datacenter), d, p) for e, d, p in parts.catalog]
-    from . import validate
+    from meshgw._load import validate
 
     validate.validate_parts(parts, settings)
     problems = [p for doc in docs for p in doc.problems]

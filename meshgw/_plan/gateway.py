@@ -33,14 +33,12 @@ from typing import Any
 
 import attrs
 
-from . import naming
-from .catalogview import CatalogView, Instance, build_view
-from .envoy.clusters import ClusterSpec, Discovery, TcpKeepalive
-from .envoy.endpoints import Endpoint
-from .envoy.listeners import FilterChainSpec, ListenerSpec
-from .errors import ParseError, TranslationError
-from .filters import compile_filter
-from .gateway_peering import (
+from meshgw import naming
+from meshgw._envoy.clusters import ClusterSpec, Discovery, TcpKeepalive
+from meshgw._envoy.endpoints import Endpoint
+from meshgw._envoy.listeners import FilterChainSpec, ListenerSpec
+from meshgw._filters import compile_filter
+from meshgw._plan.peering import (
     PeeringPlan,
     control_plane_chains,
     exported_service_chains,
@@ -48,18 +46,20 @@ from .gateway_peering import (
     peering_clusters,
     plan_peering,
 )
-from .gateway_wanfed import (
+from meshgw._plan.wanfed import (
     WanFederationPlan,
     local_server_chains,
     plan_wan_federation,
     remote_server_chains,
     server_clusters,
 )
-from .model.common import ServiceAddress, ServiceKind
-from .model.entries import ServiceResolver
-from .model.mesh import Mesh
-from .model.registration import Service
-from .proxyconfig import GatewayOptions, gateway_options
+from meshgw._resolve.catalog import CatalogView, Instance, build_view
+from meshgw.errors import ParseError, TranslationError
+from meshgw.model._options import GatewayOptions, gateway_options
+from meshgw.model.common import ServiceAddress, ServiceKind
+from meshgw.model.entries import ServiceResolver
+from meshgw.model.mesh import Mesh
+from meshgw.model.registration import Service
 
 __all__ = [
     "CHAIN_PROVIDERS",

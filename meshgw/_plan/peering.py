@@ -38,20 +38,20 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from . import naming
-from .catalogview import HEALTHY, consul_servers
-from .chain import ChainTarget, compile_chain
-from .envoy.clusters import ClusterSpec, Discovery, TcpKeepalive
-from .envoy.endpoints import Endpoint
-from .envoy.listeners import FilterChainSpec
-from .errors import TranslationError
-from .model.entries import ExportedServices
-from .model.mesh import Mesh, Peer
-from .model.registration import Service
-from .proxyconfig import GatewayOptions
+from meshgw import naming
+from meshgw._envoy.clusters import ClusterSpec, Discovery, TcpKeepalive
+from meshgw._envoy.endpoints import Endpoint
+from meshgw._envoy.listeners import FilterChainSpec
+from meshgw._resolve.catalog import HEALTHY, consul_servers
+from meshgw._resolve.chain import ChainTarget, compile_chain
+from meshgw.errors import TranslationError
+from meshgw.model._options import GatewayOptions
+from meshgw.model.entries import ExportedServices
+from meshgw.model.mesh import Mesh, Peer
+from meshgw.model.registration import Service
 
 if TYPE_CHECKING:
-    from .gateway import Bind, GatewayPlan, LocalService
+    from meshgw._plan.gateway import Bind, GatewayPlan, LocalService
 
 __all__ = [
     "GRPC_TLS_PORT_META",
@@ -209,7 +209,7 @@ def _dns_plan(
     # The gateway's own rule for hostname endpoints, so that every cluster of a gateway
     # treats DNS names alike. Imported here, not at the top: meshgw.gateway imports this
     # module to register its providers.
-    from .gateway import _dns_plan as gateway_dns_plan
+    from meshgw._plan.gateway import _dns_plan as gateway_dns_plan
 
     return gateway_dns_plan(endpoints, dns_discovery_type)
 

@@ -36,17 +36,17 @@ from typing import TYPE_CHECKING, Literal
 
 import attrs
 
-from . import naming
-from .catalogview import consul_servers
-from .envoy.clusters import ClusterSpec, Discovery
-from .envoy.endpoints import Endpoint
-from .envoy.listeners import FilterChainSpec
-from .errors import TranslationError
-from .gateway_peering import parse_host_port, remote_tcp_keepalive
-from .model.mesh import Mesh
+from meshgw import naming
+from meshgw._envoy.clusters import ClusterSpec, Discovery
+from meshgw._envoy.endpoints import Endpoint
+from meshgw._envoy.listeners import FilterChainSpec
+from meshgw._plan.peering import parse_host_port, remote_tcp_keepalive
+from meshgw._resolve.catalog import consul_servers
+from meshgw.errors import TranslationError
+from meshgw.model.mesh import Mesh
 
 if TYPE_CHECKING:
-    from .gateway import Bind, GatewayPlan
+    from meshgw._plan.gateway import Bind, GatewayPlan
 
 __all__ = [
     "WAN_FEDERATION_META",
@@ -115,7 +115,7 @@ def _dns_plan(
 ) -> tuple[Discovery, tuple[Endpoint, ...]]:
     # The gateway's own hostname rule, so that server.<dc> equals <dc>.internal.<td>.
     # Imported here: meshgw.gateway imports this module to register its providers.
-    from .gateway import _dns_plan as gateway_dns_plan
+    from meshgw._plan.gateway import _dns_plan as gateway_dns_plan
 
     return gateway_dns_plan(endpoints, dns_discovery_type)
 

@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
 from typing import Any, NamedTuple
 
-from .model.catalog import CatalogEntry, Health
-from .model.common import ProxyMode, ServiceAddress, ServiceKind
-from .model.mesh import Mesh
-from .model.registration import Check, Service, Weights
+from meshgw.model.catalog import CatalogEntry, Health
+from meshgw.model.common import ProxyMode, ServiceAddress, ServiceKind
+from meshgw.model.mesh import Mesh
+from meshgw.model.registration import Check, Service, Weights
 
 __all__ = [
     "CONSUL_SERVICE",

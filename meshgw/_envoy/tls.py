@@ -26,9 +26,9 @@ from typing import Any
 
 import attrs
 
-from ..errors import TranslationError
-from ..model.mesh import TlsSettings
-from .resources import DOWNSTREAM_TLS_TYPE, UPSTREAM_TLS_TYPE, typed
+from meshgw._envoy.resources import DOWNSTREAM_TLS_TYPE, UPSTREAM_TLS_TYPE, typed
+from meshgw.errors import TranslationError
+from meshgw.model.mesh import TlsSettings
 
 __all__ = [
     "ADS",

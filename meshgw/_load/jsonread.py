@@ -18,8 +18,8 @@ from bisect import bisect_right
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, NoReturn
 
-from ..errors import ParseError
-from .raw import RawDict, RawList
+from meshgw._load.raw import RawDict, RawList
+from meshgw.errors import ParseError
 
 __all__ = ["locate_json", "parse_json"]
 
