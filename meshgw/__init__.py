@@ -23,6 +23,7 @@ from meshgw.errors import (
     ParseError,
     Problem,
     TranslationError,
+    UsageError,
     ValidationError,
 )
 from meshgw.model import (
@@ -80,6 +81,7 @@ __all__ = [
     "ServiceResolver",
     "TranslationError",
     "Upstream",
+    "UsageError",
     "ValidationError",
     "__version__",
     "bootstrap",
@@ -92,7 +94,15 @@ __all__ = [
 
 # Errors show as ``meshgw.ValidationError`` in tracebacks. (Models keep their defining
 # module: their string annotations are resolved against it.)
-for _cls in (LookupFailed, MeshgwError, ParseError, Problem, TranslationError, ValidationError):
+for _cls in (
+    LookupFailed,
+    MeshgwError,
+    ParseError,
+    Problem,
+    TranslationError,
+    UsageError,
+    ValidationError,
+):
     _cls.__module__ = __name__
 del _cls
 

@@ -17,7 +17,7 @@ from meshgw._envoy.listeners import build_listener
 from meshgw._gcpause import gc_paused
 from meshgw._plan.gateway import plan_gateway
 from meshgw._resolve.catalog import build_view
-from meshgw.errors import TranslationError
+from meshgw.errors import TranslationError, UsageError
 from meshgw.model.common import ServiceKind
 from meshgw.model.mesh import Mesh
 from meshgw.model.registration import Service
@@ -52,9 +52,9 @@ def translate(
     raise :class:`~meshgw.errors.TranslationError`.
     """
     if endpoints not in ("eds", "static"):
-        raise TranslationError(f'endpoints must be "eds" or "static", not {endpoints!r}')
+        raise UsageError(f'endpoints must be "eds" or "static", not {endpoints!r}')
     if missing not in ("error", "warn"):
-        raise TranslationError(f'missing must be "error" or "warn", not {missing!r}')
+        raise UsageError(f'missing must be "error" or "warn", not {missing!r}')
     service, mesh = _resolve(registration, mesh)
 
     kind = service.kind
@@ -106,7 +106,7 @@ def _resolve(registration: Service | str, mesh: Mesh | None) -> tuple[Service, M
     holding just the registration, when none is given)."""
     if mesh is None:
         if not isinstance(registration, Service):
-            raise TranslationError(
+            raise UsageError(
                 f"cannot look up registration {registration!r} without a mesh; pass the "
                 "Service itself or a mesh that contains it"
             )

@@ -7,6 +7,7 @@ Every error meshgw raises derives from :class:`MeshgwError`::
      ├── ValidationError     (ValueError)  a document that parses but is wrong;
      │                                     carries every Problem at once
      ├── LookupFailed        (KeyError)    a name that is not in the mesh
+     ├── UsageError          (ValueError)  a meshgw function called wrongly
      └── TranslationError                  a mesh that cannot be turned into Envoy
                                            configuration (e.g. no gateway for a mode)
 
@@ -14,6 +15,21 @@ Every error meshgw raises derives from :class:`MeshgwError`::
                                            (only where the caller opted into warnings)
 
 No exception from lark, cattrs, json or the standard library escapes the public API.
+
+Which error when — the rule every module follows:
+
+* Something wrong in the *input documents* is found while loading, never later:
+  :class:`ParseError` or :class:`ValidationError`, located (``file:line: path: ...``).
+* Something wrong in the *call* — an argument no mesh could make right (an unknown
+  ``endpoints=``, ``missing=``, ``format=`` or ``config_typos=`` value, no files, a
+  required argument left empty, arguments that contradict each other, a registration
+  named by id without a mesh to look it up in) — is :class:`UsageError`, whatever
+  function was called. It derives from :class:`ValueError` for every kind of mistake
+  (also a value of the wrong type), so one ``except UsageError`` catches them all.
+* A name the mesh does not contain is :class:`LookupFailed`.
+* A valid mesh and a valid call that still cannot be translated as asked (a mode that
+  needs a gateway the catalog lacks, a registration of a kind with no Envoy
+  configuration) is :class:`TranslationError`.
 """
 
 from __future__ import annotations
@@ -29,6 +45,7 @@ __all__ = [
     "ParseError",
     "Problem",
     "TranslationError",
+    "UsageError",
     "ValidationError",
 ]
 
@@ -115,6 +132,12 @@ class LookupFailed(MeshgwError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class UsageError(MeshgwError, ValueError):
+    """A meshgw function called with an argument no mesh could make right (an unknown
+    option value, a missing or contradictory argument); the message names the argument
+    and what it accepts."""
 
 
 class TranslationError(MeshgwError):

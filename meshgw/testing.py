@@ -54,6 +54,7 @@ import attrs
 
 from meshgw import naming
 from meshgw._envoy.bootstrap import inline_endpoints, static_bootstrap
+from meshgw._values import plain_copy
 from meshgw.errors import MeshgwError
 
 if TYPE_CHECKING:
@@ -251,7 +252,7 @@ def _documents(
         )
     documents: list[tuple[str, dict[str, Any]]]
     if _BOOTSTRAP_KEYS & config.keys():
-        documents = [("bootstrap", _plain(config))]
+        documents = [("bootstrap", plain_copy(config))]
     elif _RESOURCE_KEYS & config.keys():
         kw: dict[str, Any] = {"node_id": _NODE, "node_cluster": _NODE}
         documents = [
@@ -288,14 +289,6 @@ def _to_json(document: dict[str, Any]) -> str:
         return json.dumps(document, indent=1, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise MeshgwError(f"configuration is not JSON-serialisable: {exc}") from exc
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
 
 
 def _command(binary: str, path: str) -> tuple[str, ...]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import types
+from collections.abc import Callable
+
+import pytest
 
 import meshgw
 
@@ -65,3 +68,49 @@ def test_errors_are_meshgw_errors_and_builtins() -> None:
     assert issubclass(meshgw.ValidationError, ValueError)
     assert issubclass(meshgw.LookupFailed, KeyError)
     assert issubclass(meshgw.TranslationError, meshgw.MeshgwError)
+
+
+def test_usage_errors_are_one_class_everywhere() -> None:
+    """errors.py's rule: a call no mesh could make right raises UsageError (a MeshgwError
+    and a ValueError) from every entry point, loading, resolving and translating alike."""
+    from meshgw._resolve.modes import resolve_target_mode
+
+    assert issubclass(meshgw.UsageError, meshgw.MeshgwError)
+    assert issubclass(meshgw.UsageError, ValueError)
+    mesh = meshgw.loads(_SIDECAR, format="hcl")
+    proxy = mesh.service("web-sidecar-proxy")
+    mistakes: list[tuple[Callable[[], object], str]] = [
+        (lambda: meshgw.loads("{}", format="yaml"), "unknown format"),
+        (lambda: meshgw.loads("{}", format="json", config_typos="x"), "config_typos"),  # type: ignore[arg-type]
+        (lambda: meshgw.load(), "no files given"),
+        (lambda: meshgw.translate(proxy, mesh, endpoints="inline"), "endpoints must be"),  # type: ignore[arg-type]
+        (lambda: meshgw.translate(proxy, mesh, missing="ignore"), "missing must be"),  # type: ignore[arg-type]
+        (lambda: meshgw.translate("web-sidecar-proxy"), "without a mesh"),
+        (lambda: meshgw.bootstrap("web-sidecar-proxy"), "without a mesh"),
+        (lambda: resolve_target_mode(proxy, "api", mesh, service_name=""), "needs a service_name"),
+        (
+            lambda: resolve_target_mode(
+                proxy, "api", mesh, service_name="api", peer="p", datacenter="dc2"
+            ),
+            "not both",
+        ),
+    ]
+    for call, needle in mistakes:
+        with pytest.raises(meshgw.UsageError, match=needle):
+            call()
+
+
+_SIDECAR = """
+datacenter = "dc1"
+service {
+  name = "web"
+  port = 8080
+  connect {
+    sidecar_service {
+      proxy {
+        upstreams = [{ destination_name = "api", local_bind_port = 9191 }]
+      }
+    }
+  }
+}
+"""

@@ -17,10 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import meshgw
-from meshgw._plan.gateway import is_ip, plan_gateway
+from meshgw._plan.gateway import plan_gateway
 from meshgw._resolve.catalog import HEALTHY, UNHEALTHY, build_view, endpoint_health
 from meshgw._translation import bootstrap, translate
-from meshgw.errors import MeshgwError, TranslationError
+from meshgw._values import is_ip
+from meshgw.errors import MeshgwError, TranslationError, UsageError
 from meshgw.model import (
     DEFAULT_TRUST_DOMAIN,
     CatalogEntry,
@@ -1055,7 +1056,7 @@ def test_static_mode_inlines_every_eds_cluster() -> None:
 
 
 def test_invalid_endpoints_mode() -> None:
-    with pytest.raises(TranslationError, match="eds"):
+    with pytest.raises(UsageError, match="eds"):
         translate("mesh-gateway", make_mesh(gateway()), endpoints="inline")  # type: ignore[arg-type]
 
 
@@ -1086,7 +1087,7 @@ def test_translate_by_id_or_name() -> None:
 
 
 def test_translate_a_name_without_a_mesh_is_an_error() -> None:
-    with pytest.raises(TranslationError, match="without a mesh"):
+    with pytest.raises(UsageError, match="without a mesh"):
         translate("mesh-gateway")
 
 
@@ -1122,7 +1123,7 @@ def test_connect_proxy_goes_to_meshgw_sidecar(monkeypatch: pytest.MonkeyPatch) -
         ("web-sidecar-proxy", True, "static", "error"),
         ("web-sidecar-proxy", True, "eds", "warn"),
     ]
-    with pytest.raises(TranslationError, match='missing must be "error" or "warn"'):
+    with pytest.raises(UsageError, match='missing must be "error" or "warn"'):
         translate("web-sidecar-proxy", mesh, missing="ignore")  # type: ignore[arg-type]
 
 
@@ -1258,7 +1259,7 @@ def test_bootstrap_is_static_and_accepted() -> None:
     assert doc["static_resources"]["clusters"] == static["clusters"]
     assert doc["static_resources"]["listeners"] == static["listeners"]
     accept(doc)
-    with pytest.raises(TranslationError, match="without a mesh"):
+    with pytest.raises(UsageError, match="without a mesh"):
         bootstrap("mesh-gateway")
 
 

@@ -25,7 +25,7 @@ import attrs
 import pytest
 
 from meshgw._plan.sidecar import translate_sidecar
-from meshgw.errors import MeshgwWarning, TranslationError
+from meshgw.errors import MeshgwWarning, TranslationError, UsageError
 from meshgw.model import Mesh
 from meshgw.naming import customization_hash
 from meshgw.testing import TestPKI, make_test_pki, validate_with_envoy
@@ -1132,9 +1132,9 @@ def test_nested_and_standalone_sidecars_translate_alike(tls: dict[str, str]) -> 
 
 def test_options_are_validated(tls: dict[str, str]) -> None:
     mesh = Mesh.from_dict(mesh_dict(tls, []))
-    with pytest.raises(TranslationError, match="endpoints must be"):
+    with pytest.raises(UsageError, match="endpoints must be"):
         translate_sidecar(mesh.service(SIDECAR), mesh, endpoints="inline")  # type: ignore[arg-type]
-    with pytest.raises(TranslationError, match="missing must be"):
+    with pytest.raises(UsageError, match="missing must be"):
         translate_sidecar(mesh.service(SIDECAR), mesh, missing="ignore")  # type: ignore[arg-type]
 
 

@@ -17,10 +17,10 @@ in which Envoy checks the endpoints themselves.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from meshgw._values import is_ip, plain_copy
 from meshgw.errors import TranslationError
 
 __all__ = [
@@ -125,9 +125,9 @@ def inline_endpoints(resources: Mapping[str, Any]) -> dict[str, Any]:
             continue
         cluster["type"] = "STATIC"
         cluster.pop("eds_cluster_config", None)
-        cluster["load_assignment"] = _plain(assignment)
+        cluster["load_assignment"] = plain_copy(assignment)
 
-    out: dict[str, Any] = {key: _plain(value) for key, value in resources.items()}
+    out: dict[str, Any] = {key: plain_copy(value) for key, value in resources.items()}
     out["clusters"] = clusters
     out["endpoints"] = []
     return out
@@ -159,11 +159,7 @@ def _uses_ads(node: Any) -> bool:
 
 def _xds_cluster(address: tuple[str, int]) -> dict[str, Any]:
     host, _ = address
-    try:
-        ipaddress.ip_address(host)
-        kind = "STATIC"
-    except ValueError:
-        kind = "STRICT_DNS"
+    kind = "STATIC" if is_ip(host) else "STRICT_DNS"
     return {
         "name": XDS_CLUSTER_NAME,
         "type": kind,
@@ -194,14 +190,5 @@ def _resource_list(resources: Mapping[str, Any], key: str) -> list[dict[str, Any
         )
     value = resources.get(key, [])
     if isinstance(value, list | tuple) and all(isinstance(item, Mapping) for item in value):
-        return [_plain(item) for item in value]
+        return [plain_copy(item) for item in value]
     raise TranslationError(f"resources[{key!r}] must be a list of mappings")
-
-
-def _plain(value: Any) -> Any:
-    """Deep copy with every mapping as a dict and every list or tuple as a list."""
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextvars
 import difflib
 import enum
-import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -32,20 +31,18 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn
 
+from meshgw._values import describe, duration_ns, norm_key, plain_copy, unwrap_block
 from meshgw.model import catalog, common, entries, mesh, registration
 from meshgw.model.common import Source
 from meshgw.model.entries import Nanoseconds
 
 __all__ = [
     "Invalid",
-    "by_norm_key",
-    "describe",
-    "duration_ns",
-    "norm_key",
+    "PathElem",
+    "StructureFailed",
+    "current_file",
     "register_suggestions",
     "structure",
-    "to_plain",
-    "unwrap_block",
 ]
 
 T = TypeVar("T")
@@ -64,55 +61,6 @@ class Invalid(Exception):
         super().__init__(message)
         self.message = message
         self.subpath = tuple(subpath)
-
-
-_NORM_CACHE: dict[str, str] = {}
-
-
-def norm_key(key: str) -> str:
-    """Consul's key matching: case-insensitive, underscores ignored."""
-    # Documents repeat the same few hundred keys; the cache is bounded for safety.
-    found = _NORM_CACHE.get(key)
-    if found is None:
-        found = key.lower().replace("_", "")
-        if len(_NORM_CACHE) < 4096:
-            _NORM_CACHE[key] = found
-    return found
-
-
-def by_norm_key(mapping: Mapping[Any, Any]) -> dict[str, Any]:
-    """A mapping's string keys normalised (:func:`norm_key`), to look up by meaning
-    rather than spelling."""
-    return {norm_key(k): v for k, v in mapping.items() if isinstance(k, str)}
-
-
-def describe(value: Any) -> str:
-    """A short description of a value for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, int):
-        return f"number {value}"
-    if isinstance(value, float):
-        return f"number {value!r}"
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f'string "{shown}"'
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return type(value).__name__
-
-
-def to_plain(value: Any) -> Any:
-    """Deep copy of a raw value into plain dicts and lists (drops position data)."""
-    if isinstance(value, (dict, Mapping)):
-        return {k: to_plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_plain(v) for v in value]
-    return value
 
 
 # --- per-class key specifications -----------------------------------------------------
@@ -230,13 +178,6 @@ def _suggest(key: str, spec: _Spec, cls: type) -> str:
     return f" (expected one of: {', '.join(sorted(spec.fields))})"
 
 
-def unwrap_block(value: Any) -> Any:
-    """An HCL block (a list of one mapping) as that mapping; anything else unchanged."""
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
-        return value[0]
-    return value
-
-
 def _normalise(value: Any, cls: type, spec: _Spec) -> tuple[dict[str, Any], list[Invalid]]:
     out: dict[str, Any] = {}
     spelled: dict[str, str] = {}
@@ -330,46 +271,11 @@ def _structure_float(value: Any, _: Any) -> float:
 
 
 def _structure_any(value: Any, _: Any) -> Any:
-    return to_plain(value)
+    return plain_copy(value)
 
 
 def _structure_source(value: Any, _: Any) -> Any:
     return value
-
-
-_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9}
-_UNIT_NS["h"] = 3600 * 10**9
-
-
-def parse_go_duration(text: str) -> int:
-    """Go's ``time.ParseDuration`` (non-negative) → nanoseconds; ValueError when invalid."""
-    if text in ("0", ""):
-        return 0
-    pos, total = 0, 0.0
-    for m in _DURATION_RE.finditer(text):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNIT_NS[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or pos == 0:
-        raise ValueError(text)
-    return round(total)
-
-
-def duration_ns(value: Any) -> int:
-    """A duration as Consul accepts one — a Go duration string or non-negative integer
-    nanoseconds — in nanoseconds; ValueError saying what was expected otherwise."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError(f"expected a non-negative duration, got {value}")
-        return value
-    if isinstance(value, str):
-        try:
-            return parse_go_duration(value)
-        except ValueError:
-            pass
-    raise ValueError(f'expected a duration such as "5s" or "250ms", got {describe(value)}')
 
 
 def _structure_nanoseconds(value: Any, _: Any) -> int:
@@ -417,7 +323,7 @@ def _mapping_hook(conv: cattrs.Converter, detailed: bool) -> Callable[[Any, Any]
         args = typing.get_args(tp)
         vtype = args[1] if len(args) == 2 else Any
         if vtype is Any:
-            return to_plain(value)
+            return plain_copy(value)
         out: dict[str, Any] = {}
         errors: list[Exception] = []
         for key, item in value.items():
@@ -445,7 +351,7 @@ def _tuple_hook(conv: cattrs.Converter, detailed: bool) -> Callable[[Any, Any], 
         args = typing.get_args(tp)
         etype = args[0] if args else Any
         if etype is Any:
-            return tuple(to_plain(v) for v in value)
+            return tuple(plain_copy(v) for v in value)
         if not detailed:
             return tuple([conv.structure(v, etype) for v in value])
         out: list[Any] = []
@@ -593,7 +499,7 @@ def _fast_identity(v: Any) -> Any:
 def _fast_plain(v: Any) -> Any:
     if type(v) is str or type(v) is int or type(v) is bool or v is None:
         return v
-    return to_plain(v)
+    return plain_copy(v)
 
 
 def _fast_nanoseconds(v: Any) -> Any:
@@ -668,7 +574,7 @@ def _fast_mapping(inner: _Conv | None) -> _Conv:
         if not _is_map(v):
             raise _FALLBACK
         if inner is None:
-            return to_plain(v)
+            return plain_copy(v)
         out = {}
         for key, item in v.items():
             if type(key) is not str:

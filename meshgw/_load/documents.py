@@ -21,8 +21,9 @@ import attrs
 
 from meshgw._gcpause import gc_paused
 from meshgw._load import convert
-from meshgw._load.convert import PathElem, StructureFailed, norm_key
-from meshgw.errors import MeshgwError, MeshgwWarning, Problem, ValidationError
+from meshgw._load.convert import PathElem, StructureFailed
+from meshgw._values import by_norm_key, describe, norm_key, plain_copy, unwrap_block
+from meshgw.errors import MeshgwError, MeshgwWarning, Problem, UsageError, ValidationError
 from meshgw.model.catalog import CatalogEntry
 from meshgw.model.common import ServiceKind
 from meshgw.model.entries import (
@@ -212,7 +213,7 @@ def _read(text: str, fmt: str, name: str | None) -> Any:
         from meshgw._load.hcl import parse_hcl
 
         return parse_hcl(text, name=name)
-    raise MeshgwError(f'unknown format {fmt!r} (expected "hcl" or "json")')
+    raise UsageError(f'unknown format {fmt!r} (expected "hcl" or "json")')
 
 
 #: What to do with a misspelt or badly typed option in ``proxy.config`` (or an
@@ -250,7 +251,7 @@ def load(*paths: str | os.PathLike[str], config_typos: ConfigTypos = "error") ->
 
 def _check_policy(config_typos: str) -> None:
     if config_typos not in ("error", "warn"):
-        raise MeshgwError(f'config_typos must be "error" or "warn", not {config_typos!r}')
+        raise UsageError(f'config_typos must be "error" or "warn", not {config_typos!r}')
 
 
 def _load(paths: Iterable[str | os.PathLike[str]], config_typos: ConfigTypos) -> Mesh:
@@ -266,7 +267,7 @@ def _load(paths: Iterable[str | os.PathLike[str]], config_typos: ConfigTypos) ->
         fmt = _detect_format(text, name)
         docs.append(_Doc(name, _read(text, fmt, name), text, fmt, config_typos=config_typos))
     if not docs:
-        raise MeshgwError("no files given to load")
+        raise UsageError("no files given to load")
     return _build(docs, stacklevel=4)
 
 
@@ -312,12 +313,12 @@ def _collect_item(
     doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...], top: bool = False
 ) -> None:
     if not isinstance(raw, Mapping):
-        doc.report(path, f"expected an object, got {convert.describe(raw)}")
+        doc.report(path, f"expected an object, got {describe(raw)}")
         return
     if not top and _is_catalog_registration(raw):
         _add_catalog(doc, parts, raw, path)
         return
-    by_norm = convert.by_norm_key(raw)
+    by_norm = by_norm_key(raw)
     keys = by_norm.keys()
     kind = by_norm.get("kind")
     if isinstance(kind, str) and _looks_like_entry_kind(kind):
@@ -444,17 +445,17 @@ def _add_catalog(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...])
 
 
 def _add_entry(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...]) -> None:
-    raw = convert.unwrap_block(raw)
+    raw = unwrap_block(raw)
     if not isinstance(raw, Mapping):
-        doc.report(path, f"expected a config entry object, got {convert.describe(raw)}")
+        doc.report(path, f"expected a config entry object, got {describe(raw)}")
         return
-    keys = convert.by_norm_key(raw)
+    keys = by_norm_key(raw)
     if "kind" not in keys:
         doc.report(path, "config entry has no Kind")
         return
     kind = keys["kind"]
     if not isinstance(kind, str):
-        doc.report((*path, "kind"), f"Kind must be a string, got {convert.describe(kind)}")
+        doc.report((*path, "kind"), f"Kind must be a string, got {describe(kind)}")
         return
     cls = CONFIG_ENTRY_CLASSES.get(kind)
     if cls is None:
@@ -463,7 +464,7 @@ def _add_entry(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...]) -
             entry = OtherConfigEntry(
                 kind=kind,
                 name=name if isinstance(name, str) else "",
-                body=convert.to_plain(raw),
+                body=plain_copy(raw),
             )
             parts.entries.append((entry, doc, path))
             return
@@ -567,7 +568,7 @@ def _collect_mesh_file(doc: _Doc, parts: _Parts, raw: Mapping[str, Any]) -> None
             _add_entry(doc, parts, item, ("config_entries", "bootstrap", i))
     catalog = sections.get("catalog", ("", None))[1]
     if catalog is not None and not isinstance(catalog, list):
-        doc.report(("catalog",), f"expected a list, got {convert.describe(catalog)}")
+        doc.report(("catalog",), f"expected a list, got {describe(catalog)}")
     elif catalog is not None:
         for i, item in enumerate(catalog):
             _collect_item(doc, parts, item, ("catalog", i))

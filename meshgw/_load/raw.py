@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from meshgw._values import find_key
+
 __all__ = ["RawDict", "RawList", "line_of"]
 
 
@@ -75,21 +77,6 @@ class RawList(list[Any]):
         self.item_lines = list(item_lines) if item_lines is not None else []
 
 
-def _norm(key: str) -> str:
-    return key.lower().replace("_", "")
-
-
-def _find_key(mapping: Mapping[Any, Any], key: str) -> Any:
-    """The key of ``mapping`` that matches ``key`` the way Consul matches field names."""
-    if key in mapping:
-        return key
-    want = _norm(key)
-    for candidate in mapping:
-        if isinstance(candidate, str) and _norm(candidate) == want:
-            return candidate
-    return None
-
-
 def line_of(tree: Any, path: Sequence[str | int]) -> int | None:
     """The source line of the deepest element of ``tree`` that ``path`` reaches.
 
@@ -109,7 +96,7 @@ def line_of(tree: Any, path: Sequence[str | int]) -> int | None:
                 current = current[0]
             if not isinstance(current, Mapping):
                 return best
-            key = _find_key(current, step)
+            key = find_key(current, step)
             if key is None:
                 return best
             if isinstance(current, RawDict):

@@ -6,12 +6,12 @@ line and field path. All problems of all documents are raised together.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from meshgw._load.convert import PathElem, by_norm_key, norm_key, unwrap_block
+from meshgw._load.convert import PathElem
+from meshgw._values import by_norm_key, ip_version, is_ip, norm_key, unwrap_block
 from meshgw.model import _options as proxyconfig
 from meshgw.model.catalog import Health
 from meshgw.model.common import ServiceKind
@@ -175,11 +175,7 @@ def _tagged_family(name: str, address: str, doc: _Doc, path: Path) -> None:
     want = _FAMILY_TAGS.get(name)
     if want is None or not address:
         return
-    try:
-        ok = ipaddress.ip_address(address).version == want
-    except ValueError:
-        ok = False
-    if not ok:
+    if ip_version(address) != want:
         doc.report(path, f"tagged address {name} must be a valid IPv{want} address")
 
 
@@ -284,13 +280,8 @@ def _upstream(up: Upstream, doc: _Doc, path: Path, proxy_partition: str) -> None
     elif up.local_bind_port and up.local_bind_socket_path:
         doc.report(path, "only one of local_bind_port and local_bind_socket_path can be set")
     _port(up.local_bind_port, doc, (*path, "local_bind_port"))
-    if up.local_bind_address:
-        try:
-            ipaddress.ip_address(up.local_bind_address)
-        except ValueError:
-            doc.report(
-                (*path, "local_bind_address"), f'"{up.local_bind_address}" is not an IP address'
-            )
+    if up.local_bind_address and not is_ip(up.local_bind_address):
+        doc.report((*path, "local_bind_address"), f'"{up.local_bind_address}" is not an IP address')
     if up.local_bind_socket_mode:
         try:
             int(up.local_bind_socket_mode, 8)

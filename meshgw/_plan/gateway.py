@@ -27,7 +27,6 @@ exported and imported services, the peering control plane and peer servers
 from __future__ import annotations
 
 import ipaddress
-import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -54,6 +53,7 @@ from meshgw._plan.wanfed import (
     server_clusters,
 )
 from meshgw._resolve.catalog import CatalogView, Instance, build_view
+from meshgw._values import is_ip
 from meshgw.errors import ParseError, TranslationError
 from meshgw.model._options import GatewayOptions, gateway_options
 from meshgw.model.common import ServiceAddress, ServiceKind
@@ -75,7 +75,6 @@ __all__ = [
     "catch_all_chain",
     "gateway_binds",
     "gateway_config",
-    "is_ip",
     "local_service_clusters",
     "plan_gateway",
     "remote_datacenter_chains",
@@ -242,22 +241,6 @@ def _require_ip(address: str, what: str) -> None:
             f"{what} is {address!r}, which is not an IP address; Envoy can only listen on "
             "IP addresses"
         )
-
-
-def is_ip(address: str) -> bool:
-    """Whether ``address`` is an IPv4 or IPv6 address (else it is taken as a DNS name)."""
-    try:
-        socket.inet_pton(socket.AF_INET, address)
-        return True
-    except OSError:
-        pass
-    if ":" not in address:
-        return False
-    try:
-        ipaddress.ip_address(address)  # also accepts a scope id (fe80::1%eth0)
-        return True
-    except ValueError:
-        return False
 
 
 def _canonical_ip(address: str) -> str:

@@ -32,7 +32,6 @@ pays nothing for them. (:mod:`meshgw.gateway` imports this module; this module i
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -44,6 +43,7 @@ from meshgw._envoy.endpoints import Endpoint
 from meshgw._envoy.listeners import FilterChainSpec
 from meshgw._resolve.catalog import HEALTHY, consul_servers
 from meshgw._resolve.chain import ChainTarget, compile_chain
+from meshgw._values import ip_version
 from meshgw.errors import TranslationError
 from meshgw.model._options import GatewayOptions
 from meshgw.model.entries import ExportedServices
@@ -173,7 +173,7 @@ def parse_host_port(text: str, what: str) -> tuple[str, int]:
         problem = "expected host:port"
     elif host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-        if not _is_ipv6(host):
+        if ip_version(host) != 6:
             problem = "expected an IPv6 address between [ and ]"
     elif ":" in host:
         problem = "write an IPv6 address as [address]:port"
@@ -182,13 +182,6 @@ def parse_host_port(text: str, what: str) -> tuple[str, int]:
     if problem:
         raise TranslationError(f"{what}: {text!r}: {problem}")
     return host, int(port_text)
-
-
-def _is_ipv6(text: str) -> bool:
-    try:
-        return ipaddress.ip_address(text).version == 6
-    except ValueError:
-        return False
 
 
 def remote_tcp_keepalive(options: GatewayOptions) -> TcpKeepalive | None:

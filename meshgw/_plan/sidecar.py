@@ -19,7 +19,6 @@ docs/sidecar.md describes the output and where it deliberately differs from Cons
 from __future__ import annotations
 
 import functools
-import ipaddress
 import json
 import warnings
 from collections.abc import Mapping, Sequence
@@ -50,7 +49,8 @@ from meshgw._resolve.modes import (
     resolve_mode,
     resolve_target_mode,
 )
-from meshgw.errors import LookupFailed, MeshgwWarning, TranslationError
+from meshgw._values import is_ip
+from meshgw.errors import LookupFailed, MeshgwWarning, TranslationError, UsageError
 from meshgw.model._options import ProxyOptions, UpstreamOptions, proxy_options, upstream_options
 from meshgw.model.common import ProxyMode, ServiceKind
 from meshgw.model.entries import UpstreamConfig
@@ -119,9 +119,9 @@ def translate_sidecar(
     empty ClusterLoadAssignment and emit a :class:`~meshgw.errors.MeshgwWarning`.
     """
     if endpoints not in ("eds", "static"):
-        raise TranslationError(f"endpoints must be 'eds' or 'static', not {endpoints!r}")
+        raise UsageError(f"endpoints must be 'eds' or 'static', not {endpoints!r}")
     if missing not in ("error", "warn"):
-        raise TranslationError(f"missing must be 'error' or 'warn', not {missing!r}")
+        raise UsageError(f"missing must be 'error' or 'warn', not {missing!r}")
     ctx = _Context.create(service, mesh, missing)
     if endpoints == "static" and ctx.tls.sds_over_ads and ctx.proxy.upstreams:
         # Static clusters are initialised before Envoy's ADS stream exists; an SDS
@@ -933,15 +933,6 @@ def _where(datacenter: str, partition: str) -> str:
     return f"partition {partition} of datacenter {datacenter}"
 
 
-@functools.lru_cache(maxsize=4096)
-def _is_ip(address: str) -> bool:
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return True
-
-
 # --------------------------------------------------------------------------------------
 # Clusters and listeners
 # --------------------------------------------------------------------------------------
@@ -964,7 +955,7 @@ def _emit_target_cluster(
     cluster: dict[str, Any] = {"name": name}
     if shape.kind == "chain":
         cluster["alt_stat_name"] = name
-    if endpoints is not None and any(not _is_ip(ep.address) for ep in endpoints):
+    if endpoints is not None and any(not is_ip(ep.address) for ep in endpoints):
         # EDS cannot carry host names: Envoy resolves them itself. Gateways behind one
         # name are one endpoint (the first one's health), so a single load balancer
         # stays LOGICAL_DNS (exactly one host); several endpoints need STRICT_DNS.

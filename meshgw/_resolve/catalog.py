@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
 from typing import Any, NamedTuple
 
+from meshgw._values import plain_copy
 from meshgw.model.catalog import CatalogEntry, Health
 from meshgw.model.common import ProxyMode, ServiceAddress, ServiceKind
 from meshgw.model.mesh import Mesh
@@ -127,7 +128,7 @@ class Instance(NamedTuple):
     def filter_context(self) -> dict[str, Any]:
         """This instance as a :mod:`meshgw.filters` context (Consul's ``CheckServiceNode``
         field names), as plain, freshly built dicts and lists."""
-        context: dict[str, Any] = _materialise(self.filter_view())
+        context: dict[str, Any] = plain_copy(self.filter_view())
         return context
 
     def filter_view(self) -> Mapping[str, Any]:
@@ -173,14 +174,6 @@ class _LazyMapping(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._factories)
-
-
-def _materialise(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _materialise(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_materialise(item) for item in value]
-    return value
 
 
 def _proxy_field(name: str, empty: Any) -> _Factory:

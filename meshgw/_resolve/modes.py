@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from meshgw.errors import LookupFailed, MeshgwError, Problem, ValidationError
+from meshgw.errors import LookupFailed, MeshgwError, Problem, UsageError, ValidationError
 from meshgw.model.common import GatewayMode, ServiceKind
 from meshgw.model.entries import ProxyDefaults, ServiceDefaults, UpstreamConfig
 from meshgw.model.mesh import DEFAULT_DATACENTER, Mesh
@@ -300,9 +300,9 @@ def resolve_target_mode(
             "it has no discovery chain, so no other targets"
         )
     if not service_name:
-        raise MeshgwError("resolve_target_mode needs a service_name")
+        raise UsageError("resolve_target_mode needs a service_name")
     if peer and (datacenter or partition):
-        raise MeshgwError(
+        raise UsageError(
             f"a discovery-chain target names a peer or a datacenter/partition, not both "
             f"(peer={peer!r}, datacenter={datacenter!r}, partition={partition!r})"
         )

@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from meshgw._load.convert import describe, duration_ns, unwrap_block
+from meshgw._values import describe, duration_ns, unwrap_block
 from meshgw.model.common import ServiceAddress
 
 __all__ = [
