@@ -542,6 +542,15 @@ def _collect_mesh_file(doc: _Doc, parts: _Parts, raw: Mapping[str, Any]) -> None
     mesh_file = _structure(doc, kept, _MeshFile, ())
     if mesh_file is None:
         return
+    from meshgw._load import validate
+
+    validate.settings_names(
+        {
+            name: getattr(mesh_file, name)
+            for name in ("datacenter", "primary_datacenter", "partition", "trust_domain", "domain")
+        },
+        doc,
+    )
     for name in _MESH_SETTINGS:
         value = getattr(mesh_file, name)
         if value not in ("", (), None):

@@ -10,10 +10,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from meshgw import _names, naming
 from meshgw._load.convert import PathElem
 from meshgw._values import by_norm_key, ip_version, is_ip, norm_key, unwrap_block
+from meshgw.errors import MeshgwError
 from meshgw.model import _options as proxyconfig
-from meshgw.model.catalog import Health
+from meshgw.model.catalog import CatalogEntry, Health
 from meshgw.model.common import ServiceKind
 from meshgw.model.entries import (
     ExportedServices,
@@ -22,12 +24,13 @@ from meshgw.model.entries import (
     ServiceResolver,
     UpstreamConfig,
 )
+from meshgw.model.mesh import DEFAULT_DATACENTER, DEFAULT_TRUST_DOMAIN, Peer
 from meshgw.model.registration import Service, Upstream
 
 if TYPE_CHECKING:
     from meshgw._load.documents import _Doc, _Parts
 
-__all__ = ["raw_service_options", "validate_parts"]
+__all__ = ["raw_service_options", "settings_names", "validate_parts"]
 
 _META_KEY = re.compile(r"^[a-zA-Z0-9_-]+$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
@@ -39,9 +42,14 @@ Path = tuple[PathElem, ...]
 
 def validate_parts(parts: _Parts, settings: Mapping[str, Any]) -> None:
     """Run every rule over what the documents contributed."""
+    names = _Names(
+        settings.get("datacenter") or DEFAULT_DATACENTER,
+        settings.get("trust_domain") or DEFAULT_TRUST_DOMAIN,
+    )
     seen_ids: dict[str, Path] = {}
     for svc, doc, path in parts.services:
         _service(svc, doc, path, local=True)
+        names.service(svc, doc, path)
         if svc.id in seen_ids:
             doc.report((*path, "id"), f'duplicate service id "{svc.id}" (ids must be unique)')
         seen_ids.setdefault(svc.id, path)
@@ -50,8 +58,10 @@ def validate_parts(parts: _Parts, settings: Mapping[str, Any]) -> None:
             doc.report((*path, "node"), "node is required")
         if not node.address:
             doc.report((*path, "address"), "address is required")
+        names.catalog(node, doc, path)
         if node.service is not None:
             _service(node.service, doc, (*path, "service"), local=False)
+            names.service(node.service, doc, (*path, "service"), node.datacenter)
         for i, check in enumerate(node.checks):
             _check_status(check.status, doc, (*path, "checks", i, "status"))
     seen_entries: dict[tuple[str, str, str], Path] = {}
@@ -60,6 +70,7 @@ def validate_parts(parts: _Parts, settings: Mapping[str, Any]) -> None:
         if key in seen_entries:
             doc.report(path, f'duplicate {entry.kind} config entry "{entry.name}"')
         seen_entries.setdefault(key, path)
+        names.entry(entry, doc, path)
         if isinstance(entry, ProxyDefaults):
             _proxy_defaults(entry, doc, path)
         elif isinstance(entry, ServiceDefaults):
@@ -75,6 +86,7 @@ def validate_parts(parts: _Parts, settings: Mapping[str, Any]) -> None:
         if (peer.partition, peer.name) in seen_peers:
             doc.report((*path, "name"), f'duplicate peer "{peer.name}"')
         seen_peers.add((peer.partition, peer.name))
+        names.peer(peer, doc, path)
         for i, gw in enumerate(peer.gateways):
             _port(gw.port, doc, (*path, "gateways", i, "port"), required=True)
             if not gw.address:
@@ -83,6 +95,227 @@ def validate_parts(parts: _Parts, settings: Mapping[str, Any]) -> None:
             host, _, port = addr.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 doc.report((*path, "server_addresses", i), f'expected "host:port", got "{addr}"')
+
+
+# --- names ------------------------------------------------------------------------------
+
+
+def _report(doc: _Doc, path: Path, problem: str | None) -> bool:
+    if problem is not None:
+        doc.report(path, problem)
+        return False
+    return True
+
+
+def settings_names(values: Mapping[str, Any], doc: _Doc) -> None:
+    """Names among a mesh file's top-level settings."""
+    for key in ("datacenter", "primary_datacenter"):
+        if values.get(key):
+            _report(doc, (key,), _names.datacenter_problem(values[key]))
+    if values.get("partition"):
+        _report(doc, ("partition",), _names.label_problem("partition", values["partition"]))
+    if values.get("trust_domain"):
+        _report(
+            doc,
+            ("trust_domain",),
+            _names.dns_name_problem("trust_domain", values["trust_domain"]),
+        )
+    if values.get("domain"):
+        _report(
+            doc,
+            ("domain",),
+            _names.dns_name_problem("domain", values["domain"], trailing_dot=True),
+        )
+
+
+class _Names:
+    """Every name that reaches an SNI, ``server_names`` or a SPIFFE ID, checked where it
+    is written; and the SNIs they build, checked for length."""
+
+    def __init__(self, datacenter: str, trust_domain: str) -> None:
+        self.datacenter = datacenter
+        self.trust_domain = trust_domain
+
+    def _sni(self, doc: _Doc, path: Path, *args: str) -> None:
+        try:
+            sni = naming.service_sni(*args)
+        except MeshgwError:  # an empty component, reported elsewhere
+            return
+        _report(doc, path, _names.sni_problem(sni))
+
+    def service(self, svc: Service, doc: _Doc, path: Path, datacenter: str = "") -> None:
+        ok = not svc.name or _report(doc, (*path, "name"), _names.service_problem(svc.name))
+        ok &= self.tenancy(doc, path, svc.namespace, svc.partition)
+        if svc.datacenter:
+            ok &= _report(doc, (*path, "datacenter"), _names.datacenter_problem(svc.datacenter))
+        if svc.peer_name:
+            _report(doc, (*path, "peer_name"), _names.peer_problem(svc.peer_name))
+        dc = datacenter or svc.datacenter or self.datacenter
+        if ok and svc.name:
+            self._sni(
+                doc, (*path, "name"), svc.name, svc.namespace, svc.partition, dc, self.trust_domain
+            )
+        proxy = svc.proxy
+        if proxy is None:
+            return
+        dest = proxy.destination_service_name
+        if dest and dest.strip() != "*":
+            _report(
+                doc,
+                (*path, "proxy", "destination_service_name"),
+                _names.service_problem(dest),
+            )
+        for i, up in enumerate(proxy.upstreams):
+            self.upstream(up, doc, (*path, "proxy", "upstreams", i))
+
+    def upstream(self, up: Upstream, doc: _Doc, path: Path) -> None:
+        ok = True
+        if up.destination_name and not (up.destination_name == "*" and up.centrally_configured):
+            ok = _report(
+                doc, (*path, "destination_name"), _names.service_problem(up.destination_name)
+            )
+        ok &= self.tenancy(
+            doc, path, up.destination_namespace, up.destination_partition, "destination_"
+        )
+        if up.destination_peer:
+            ok &= _report(
+                doc, (*path, "destination_peer"), _names.peer_problem(up.destination_peer)
+            )
+        if up.datacenter:
+            ok &= _report(doc, (*path, "datacenter"), _names.datacenter_problem(up.datacenter))
+        if ok and up.destination_name and not up.destination_peer:
+            self._sni(
+                doc,
+                (*path, "destination_name"),
+                up.destination_name,
+                up.destination_namespace,
+                up.destination_partition,
+                up.datacenter or self.datacenter,
+                self.trust_domain,
+            )
+
+    def tenancy(
+        self, doc: _Doc, path: Path, namespace: str, partition: str, prefix: str = ""
+    ) -> bool:
+        ok = True
+        if namespace:
+            ok &= _report(
+                doc, (*path, f"{prefix}namespace"), _names.label_problem("namespace", namespace)
+            )
+        if partition:
+            ok &= _report(
+                doc, (*path, f"{prefix}partition"), _names.label_problem("partition", partition)
+            )
+        return ok
+
+    def catalog(self, entry: CatalogEntry, doc: _Doc, path: Path) -> None:
+        if entry.datacenter:
+            _report(doc, (*path, "datacenter"), _names.datacenter_problem(entry.datacenter))
+        if entry.partition:
+            _report(doc, (*path, "partition"), _names.label_problem("partition", entry.partition))
+        if entry.peer_name:
+            _report(doc, (*path, "peer_name"), _names.peer_problem(entry.peer_name))
+        svc = entry.service
+        if entry.node and svc is not None and svc.name == "consul":
+            # A Consul server's node name is a label of its WAN federation server SNI.
+            _report(doc, (*path, "node"), _names.node_problem(entry.node))
+
+    def peer(self, peer: Peer, doc: _Doc, path: Path) -> None:
+        if peer.name:
+            _report(doc, (*path, "name"), _names.peer_problem(peer.name))
+        if peer.remote_name:
+            _report(doc, (*path, "remote_name"), _names.peer_problem(peer.remote_name))
+        if peer.partition:
+            _report(doc, (*path, "partition"), _names.label_problem("partition", peer.partition))
+        if peer.remote_partition:
+            _report(
+                doc,
+                (*path, "remote_partition"),
+                _names.label_problem("partition", peer.remote_partition),
+            )
+        if peer.datacenter:
+            _report(doc, (*path, "datacenter"), _names.datacenter_problem(peer.datacenter))
+        if peer.trust_domain:
+            _report(
+                doc,
+                (*path, "trust_domain"),
+                _names.dns_name_problem("trust_domain", peer.trust_domain),
+            )
+        if peer.server_name:
+            _report(
+                doc,
+                (*path, "server_name"),
+                _names.dns_name_problem("server_name", peer.server_name),
+            )
+        for i, ps in enumerate(peer.services):
+            sp = (*path, "services", i)
+            if ps.name:
+                _report(doc, (*sp, "name"), _names.service_problem(ps.name))
+            self.tenancy(doc, sp, ps.namespace, ps.partition)
+
+    def entry(self, entry: Any, doc: _Doc, path: Path) -> None:
+        self.tenancy(doc, path, getattr(entry, "namespace", ""), getattr(entry, "partition", ""))
+        if (isinstance(entry, ServiceDefaults) and entry.name not in ("", "*")) or (
+            isinstance(entry, ServiceResolver) and entry.name
+        ):
+            _report(doc, (*path, "name"), _names.service_problem(entry.name))
+        if isinstance(entry, ServiceDefaults) and entry.upstream_config is not None:
+            for i, override in enumerate(entry.upstream_config.overrides):
+                op = (*path, "upstream_config", "overrides", i)
+                if override.name not in ("", "*"):
+                    _report(doc, (*op, "name"), _names.service_problem(override.name))
+                if override.namespace != "*":
+                    self.tenancy(doc, op, override.namespace, override.partition)
+                if override.peer:
+                    _report(doc, (*op, "peer"), _names.peer_problem(override.peer))
+        if isinstance(entry, ServiceResolver):
+            self.resolver(entry, doc, path)
+        if isinstance(entry, ExportedServices):
+            for i, svc in enumerate(entry.services):
+                sp = (*path, "services", i)
+                if svc.name not in ("", "*"):
+                    _report(doc, (*sp, "name"), _names.service_problem(svc.name))
+                if svc.namespace not in ("", "*"):
+                    self.tenancy(doc, sp, svc.namespace, "")
+                for j, c in enumerate(svc.consumers):
+                    cp = (*sp, "consumers", j)
+                    if c.peer and c.peer != "*":
+                        _report(doc, (*cp, "peer"), _names.peer_problem(c.peer))
+                    if c.partition and c.partition != "*":
+                        self.tenancy(doc, cp, "", c.partition)
+
+    def resolver(self, entry: ServiceResolver, doc: _Doc, path: Path) -> None:
+        if entry.name and entry.name != "*":
+            for subset in sorted(entry.subsets):
+                self._sni(
+                    doc,
+                    (*path, "subsets", subset),
+                    entry.name,
+                    entry.namespace,
+                    entry.partition,
+                    self.datacenter,
+                    self.trust_domain,
+                    subset,
+                )
+        targets: list[tuple[Path, Any]] = []
+        if entry.redirect is not None:
+            targets.append(((*path, "redirect"), entry.redirect))
+        for key, fo in sorted(entry.failover.items()):
+            fp = (*path, "failover", key)
+            targets.append((fp, fo))
+            for i, dc in enumerate(fo.datacenters):
+                if dc:
+                    _report(doc, (*fp, "datacenters", i), _names.datacenter_problem(dc))
+            for i, t in enumerate(fo.targets):
+                targets.append(((*fp, "targets", i), t))
+        for tp, t in targets:
+            if t.service:
+                _report(doc, (*tp, "service"), _names.service_problem(t.service))
+            self.tenancy(doc, tp, t.namespace, getattr(t, "partition", ""))
+            if getattr(t, "datacenter", ""):
+                _report(doc, (*tp, "datacenter"), _names.datacenter_problem(t.datacenter))
+            if getattr(t, "peer", ""):
+                _report(doc, (*tp, "peer"), _names.peer_problem(t.peer))
 
 
 # --- services ---------------------------------------------------------------------------
