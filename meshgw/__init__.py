@@ -1,6 +1,9 @@
 """meshgw: Consul mesh gateway and sidecar registrations to Envoy v3 configuration, offline.
 
-The public API is re-exported here; see docs/ for every name.
+The public API is what this module exports (``__all__``) plus the documented public
+submodules ``meshgw.model``, ``meshgw.errors``, ``meshgw.naming`` and ``meshgw.testing``.
+Everything under a leading underscore (``meshgw._load``, ``meshgw._plan``, ...) is
+implementation and may change without notice; docs/architecture.md maps it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from meshgw._resolve.modes import (
     ModeTarget,
     explain,
     resolve_mode,
+    resolve_target_mode,
 )
 from meshgw.errors import (
     LookupFailed,
@@ -89,6 +93,7 @@ __all__ = [
     "load",
     "loads",
     "resolve_mode",
+    "resolve_target_mode",
     "translate",
 ]
 

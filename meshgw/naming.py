@@ -15,43 +15,26 @@ import struct
 
 from meshgw.errors import TranslationError
 
+# The public naming API: what a user needs to address meshgw's (and Consul's) output —
+# SNIs, SPIFFE IDs, cluster and listener names. Stat-prefix and duration helpers stay
+# importable for meshgw's own builders but are not part of the contract.
 __all__ = [
-    "CONNECT_AUTHZ_STAT_PREFIX",
-    "DEFAULT_NAMESPACE",
-    "DEFAULT_PARTITION",
-    "EXPORTED_PREFIX",
-    "FAILOVER_TARGET_PREFIX",
     "LOCAL_APP_CLUSTER",
     "PUBLIC_LISTENER",
-    "cluster_trust_domain",
     "customization_hash",
     "customized_cluster_name",
     "exported_cluster_name",
     "failover_target_name",
-    "gateway_key",
     "gateway_sni",
     "listener_name",
-    "mesh_gateway_local_peered_stat_prefix",
-    "mesh_gateway_local_peering_server_stat_prefix",
-    "mesh_gateway_local_server_stat_prefix",
-    "mesh_gateway_local_stat_prefix",
-    "mesh_gateway_remote_peering_servers_stat_prefix",
-    "mesh_gateway_remote_stat_prefix",
-    "ms_duration",
-    "ns_duration",
     "peered_cluster_name",
     "peered_service_sni",
     "peering_server_sni",
     "query_sni",
     "server_sni",
     "service_sni",
-    "socket_listener_name",
     "spiffe_id",
-    "stat_prefix",
     "upstream_envoy_id",
-    "upstream_peered_stat_prefix",
-    "upstream_prepared_query_stat_prefix",
-    "upstream_stat_prefix",
 ]
 
 DEFAULT_NAMESPACE = "default"

@@ -394,12 +394,17 @@ class TestDurations:
             ms_duration(315_576_000_001_000)
 
 
-def test_all_is_complete() -> None:
-    public = {
+def test_all_lists_documented_names_of_this_module() -> None:
+    # __all__ is curated (the addressing names); the stat-prefix and duration helpers stay
+    # module-level for meshgw's builders but are not exported.
+    defined = {
         name
         for name, value in vars(naming).items()
         if not name.startswith("_")
         and getattr(value, "__module__", naming.__name__) == naming.__name__
         and (callable(value) or name.isupper())
     }
-    assert public == set(naming.__all__)
+    assert set(naming.__all__) <= defined
+    for name in naming.__all__:
+        value = getattr(naming, name)
+        assert name.isupper() or (value.__doc__ or "").strip(), name

@@ -1,0 +1,2 @@
+"""Deprecated package: Envoy builders are internal; see ``meshgw.translate`` and
+``meshgw.bootstrap``."""
