@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from types import MappingProxyType
 from typing import Any
 
@@ -198,11 +199,17 @@ def test_xds_cluster_name_clash() -> None:
 
 
 @pytest.mark.parametrize(
-    "resources",
-    [[], {"clusters": "a"}, {"clusters": [1]}, {"listeners": {"name": "x"}}, {"endpoints": [None]}],
+    ("resources", "message"),
+    [
+        ([], "resources must be a mapping with clusters, listeners, endpoints lists, not list"),
+        ({"clusters": "a"}, "resources['clusters'] must be a list of mappings"),
+        ({"clusters": [1]}, "resources['clusters'] must be a list of mappings"),
+        ({"listeners": {"name": "x"}}, "resources['listeners'] must be a list of mappings"),
+        ({"endpoints": [None]}, "resources['endpoints'] must be a list of mappings"),
+    ],
 )
-def test_bad_shape(resources: Any) -> None:
-    with pytest.raises(MeshgwError):
+def test_bad_shape(resources: Any, message: str) -> None:
+    with pytest.raises(MeshgwError, match=f"^{re.escape(message)}$"):
         build(resources)
 
 

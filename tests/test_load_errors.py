@@ -919,8 +919,15 @@ def test_parse_error_str_shows_the_line_and_a_caret() -> None:
 
 
 def test_errors_are_meshgw_errors_and_value_errors() -> None:
-    for text in ("service {", "service { port = true }"):
-        with pytest.raises(MeshgwError) as info:
+    cases = [
+        ("service {", r"^<input>:1:9: missing closing `}` for block `service` opened at line 1"),
+        (
+            "service { port = true }",
+            r"<input>:1: service\.port: expected a whole number, got boolean true$",
+        ),
+    ]
+    for text, message in cases:
+        with pytest.raises(MeshgwError, match=message) as info:
             meshgw.loads(text, format="hcl")
         assert isinstance(info.value, ValueError)
 
@@ -928,24 +935,25 @@ def test_errors_are_meshgw_errors_and_value_errors() -> None:
 @pytest.mark.parametrize(
     ("call", "needle"),
     [
-        (lambda p: meshgw.load(p / "missing.hcl"), "cannot read"),
-        (lambda p: meshgw.load(), "no files given"),
-        (lambda p: meshgw.loads("{}", format="yaml"), "unknown format"),
+        (lambda p: meshgw.load(p / "missing.hcl"), r"missing\.hcl: cannot read: No such file"),
+        (lambda p: meshgw.load(), r"^no files given to load$"),
+        (
+            lambda p: meshgw.loads("{}", format="yaml"),
+            r"^unknown format 'yaml' \(expected \"hcl\" or \"json\"\)$",
+        ),
     ],
     ids=["missing-file", "no-files", "unknown-format"],
 )
 def test_other_load_errors_are_meshgw_errors(call: Any, needle: str, tmp_path: Path) -> None:
-    with pytest.raises(MeshgwError) as info:
+    with pytest.raises(MeshgwError, match=needle):
         call(tmp_path)
-    assert needle in str(info.value)
 
 
 def test_a_file_that_is_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.hcl"
     path.write_bytes('service {\n  name = "café"\n}\n'.encode("latin-1"))
-    with pytest.raises(MeshgwError) as info:
+    with pytest.raises(MeshgwError, match=r"latin1\.hcl.*not UTF-8"):
         meshgw.load(path)
-    assert "UTF-8" in str(info.value)
 
 
 # --- nothing but MeshgwError escapes ------------------------------------------------------
@@ -1081,3 +1089,36 @@ def test_config_typos_can_warn_like_consul(recwarn: pytest.WarningsRecorder) -> 
         )
     with pytest.raises(meshgw.MeshgwError, match="config_typos"):
         meshgw.loads(text, format="hcl", config_typos="ignore")  # type: ignore[arg-type]
+
+
+def test_duplicate_config_entry_across_files(tmp_path: Path) -> None:
+    (tmp_path / "a.hcl").write_text('Kind = "service-resolver"\nName = "db"\n')
+    (tmp_path / "b.hcl").write_text('Kind = "service-resolver"\nName = "db"\n')
+    with pytest.raises(ValidationError) as info:
+        meshgw.load(tmp_path / "a.hcl", tmp_path / "b.hcl")
+    (problem,) = info.value.problems
+    assert (Path(str(problem.file)).name, problem.line, problem.path, problem.message) == (
+        "b.hcl",
+        1,
+        "",
+        'duplicate service-resolver config entry "db"',
+    )
+
+
+def test_duplicate_config_entry_in_one_file() -> None:
+    text = (
+        "config_entries {\n"
+        "  bootstrap = [\n"
+        '    { kind = "service-resolver", name = "db" },\n'
+        '    { kind = "service-resolver", name = "api" },\n'
+        '    { kind = "service-defaults", name = "db" },\n'  # another kind: no clash
+        '    { kind = "service-resolver", name = "db", partition = "ap1" },\n'  # another partition
+        '    { kind = "service-resolver", name = "db" },\n'
+        "  ]\n"
+        "}\n"
+    )
+    with pytest.raises(ValidationError) as info:
+        meshgw.loads(text, format="hcl", name="entries.hcl")
+    assert [str(p) for p in info.value.problems] == [
+        'entries.hcl:7: config_entries.bootstrap[4]: duplicate service-resolver config entry "db"'
+    ]

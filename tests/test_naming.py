@@ -244,7 +244,7 @@ class TestClusterNames:
         # golden clusters-connect-proxy-with-tcp-chain-failover-through-remote-gateway
         assert failover_target_name(0, base) == f"failover-target~0~{base}"
         assert failover_target_name(1, base) == f"failover-target~1~{base}"
-        with pytest.raises(TranslationError):
+        with pytest.raises(TranslationError, match=r"^failover target index must be >= 0, got -1$"):
             failover_target_name(-1, base)
 
     def test_exported(self) -> None:
@@ -386,9 +386,13 @@ class TestDurations:
         assert round(float(text[:-1]) * 1000) == ms
 
     def test_invalid(self) -> None:
-        with pytest.raises(TranslationError):
+        with pytest.raises(
+            TranslationError, match=r"^a duration must be a whole number of ms, got 1\.5$"
+        ):
             ms_duration(1.5)  # type: ignore[arg-type]
-        with pytest.raises(TranslationError):
+        with pytest.raises(
+            TranslationError, match=r"^a duration must be a whole number of ns, got True$"
+        ):
             ns_duration(True)
         with pytest.raises(TranslationError, match="out of range"):
             ms_duration(315_576_000_001_000)

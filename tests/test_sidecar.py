@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 import pytest
 
+import meshgw
 from meshgw._plan.sidecar import translate_sidecar
 from meshgw.errors import MeshgwWarning, TranslationError, UsageError
 from meshgw.model import Mesh
@@ -671,6 +672,44 @@ def test_inbound_listener_and_local_app(pki: TestPKI, tls: dict[str, str]) -> No
     assert local["connect_timeout"] == "5s"
     assert addresses(local["load_assignment"]) == [("127.0.0.1", 8080)]
     assert_envoy_accepts(out)
+
+
+def _local_app_port(tls: dict[str, str], services: list[dict[str, Any]], **proxy: Any) -> Out:
+    """A standalone sidecar of web with no proxy.local_service_port, beside ``services``."""
+    data = mesh_dict(tls, [])
+    del data["services"][0]["proxy"]["local_service_port"]
+    data["services"][0]["proxy"].update(proxy)
+    data["services"] += services
+    mesh = meshgw.Mesh.from_dict(data)
+    return meshgw.translate(mesh.service(SIDECAR), mesh)
+
+
+def test_local_app_port_falls_back_to_the_destination_registration(tls: dict[str, str]) -> None:
+    # Consul fills LocalServicePort from the destination service's registration.
+    web = {"name": "web", "port": 8181}  # its id is its name
+    out = _local_app_port(tls, [web])
+    local = by_name(out["clusters"])["local_app"]
+    assert addresses(local["load_assignment"]) == [("127.0.0.1", 8181)]
+    # destination_service_id picks that instance's port among several
+    others = [{"name": "web", "id": f"web-{i}", "port": 8280 + i} for i in (1, 2)]
+    out = _local_app_port(tls, [web, *others], destination_service_id="web-2")
+    local = by_name(out["clusters"])["local_app"]
+    assert addresses(local["load_assignment"]) == [("127.0.0.1", 8282)]
+    # an explicit port wins over the registration's
+    out = _local_app_port(tls, [web], local_service_port=9999)
+    local = by_name(out["clusters"])["local_app"]
+    assert addresses(local["load_assignment"]) == [("127.0.0.1", 9999)]
+
+
+def test_local_app_port_without_a_destination_registration_is_an_error(
+    tls: dict[str, str],
+) -> None:
+    with pytest.raises(
+        TranslationError,
+        match=r"^connect-proxy 'web-sidecar-proxy' has no proxy\.local_service_port \(and its "
+        r"destination service 'web' is not registered with a port\)$",
+    ):
+        _local_app_port(tls, [])
 
 
 @pytest.mark.envoy
