@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
 from meshgw._gcpause import gc_paused
-from meshgw._load import convert
+from meshgw._load import convert, validate
 from meshgw._load.convert import PathElem, StructureFailed
+from meshgw._load.parts import Document, Parts
 from meshgw._values import by_norm_key, describe, norm_key, plain_copy, unwrap_block
-from meshgw.errors import MeshgwError, MeshgwWarning, Problem, UsageError, ValidationError
+from meshgw.errors import MeshgwError, MeshgwWarning, UsageError, ValidationError
 from meshgw.model.catalog import CatalogEntry
 from meshgw.model.common import ServiceKind
 from meshgw.model.entries import (
-    ConfigEntry,
     ExportedServices,
     MeshConfigEntry,
     OtherConfigEntry,
@@ -42,10 +41,11 @@ from meshgw.model.mesh import (
     Mesh,
     Peer,
     TlsSettings,
+    install_loader,
 )
 from meshgw.model.registration import Check, CheckDefinition, Service
 
-__all__ = ["ConfigTypos", "load", "loads", "mesh_from_documents", "render_path"]
+__all__ = ["ConfigTypos", "load", "loads", "mesh_from_documents"]
 
 CONFIG_ENTRY_CLASSES: dict[str, type] = {
     "proxy-defaults": ProxyDefaults,
@@ -119,75 +119,9 @@ _SERVICE_KEYS = frozenset(
     weights checks check enable_tag_override contenthash
     """.split()
 )
-_IDENT = re.compile(r"^[A-Za-z0-9_-]+$")
 
 SIDECAR_MIN_PORT = 21000
 SIDECAR_MAX_PORT = 21255
-
-
-def render_path(path: Sequence[PathElem]) -> str:
-    """``("service", "proxy", "upstreams", 1, "mesh_gateway")`` →
-    ``service.proxy.upstreams[1].mesh_gateway``."""
-    out = ""
-    for elem in path:
-        if isinstance(elem, int):
-            out += f"[{elem}]"
-        elif _IDENT.match(elem):
-            out += f".{elem}" if out else elem
-        else:
-            out += f'["{elem}"]'
-    return out
-
-
-@attrs.define
-class _Doc:
-    """One document and what is needed to locate problems in it."""
-
-    name: str | None
-    raw: Any
-    text: str | None = None
-    fmt: str | None = None
-    _located: Any = None
-    problems: list[Problem] = attrs.field(factory=list)
-    warnings: list[Problem] = attrs.field(factory=list)
-    config_typos: str = "error"
-
-    def line(self, path: Sequence[PathElem]) -> int | None:
-        from meshgw._load.raw import line_of
-
-        tree = self.raw
-        if not hasattr(tree, "key_lines") and not hasattr(tree, "item_lines"):
-            if self.text is None or self.fmt != "json":
-                return None
-            if self._located is None:
-                from meshgw._load.jsonread import locate_json
-
-                try:
-                    self._located = locate_json(self.text, name=self.name)
-                except MeshgwError:
-                    return None
-            tree = self._located
-        return line_of(tree, list(path))
-
-    def report(self, path: Sequence[PathElem], message: str) -> None:
-        self.problems.append(Problem(render_path(path), message, self.name, self.line(path)))
-
-    def report_option(self, path: Sequence[PathElem], message: str) -> None:
-        """A problem in an opaque ``proxy.config`` map: an error unless the caller asked
-        for Consul's leniency (``config_typos="warn"``)."""
-        problem = Problem(render_path(path), message, self.name, self.line(path))
-        (self.warnings if self.config_typos == "warn" else self.problems).append(problem)
-
-
-@attrs.define
-class _Parts:
-    """What one document contributes to a Mesh."""
-
-    settings: dict[str, tuple[Any, str | None]] = attrs.field(factory=dict)
-    services: list[tuple[Service, _Doc, tuple[PathElem, ...]]] = attrs.field(factory=list)
-    entries: list[tuple[ConfigEntry, _Doc, tuple[PathElem, ...]]] = attrs.field(factory=list)
-    catalog: list[tuple[CatalogEntry, _Doc, tuple[PathElem, ...]]] = attrs.field(factory=list)
-    peers: list[tuple[Peer, _Doc, tuple[PathElem, ...]]] = attrs.field(factory=list)
 
 
 # --- reading text ---------------------------------------------------------------------
@@ -235,7 +169,7 @@ def loads(
     fmt = format or _detect_format(text, name)
     with gc_paused():
         raw = _read(text, fmt, name)
-        return _build([_Doc(name, raw, text, fmt, config_typos=config_typos)], stacklevel=3)
+        return _build([Document(name, raw, text, fmt, config_typos=config_typos)], stacklevel=3)
 
 
 def load(*paths: str | os.PathLike[str], config_typos: ConfigTypos = "error") -> Mesh:
@@ -255,7 +189,7 @@ def _check_policy(config_typos: str) -> None:
 
 
 def _load(paths: Iterable[str | os.PathLike[str]], config_typos: ConfigTypos) -> Mesh:
-    docs: list[_Doc] = []
+    docs: list[Document] = []
     for path in _expand(paths):
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -265,7 +199,7 @@ def _load(paths: Iterable[str | os.PathLike[str]], config_typos: ConfigTypos) ->
             raise MeshgwError(f"{path}: not UTF-8 text ({exc.reason})") from None
         name = str(path)
         fmt = _detect_format(text, name)
-        docs.append(_Doc(name, _read(text, fmt, name), text, fmt, config_typos=config_typos))
+        docs.append(Document(name, _read(text, fmt, name), text, fmt, config_typos=config_typos))
     if not docs:
         raise UsageError("no files given to load")
     return _build(docs, stacklevel=4)
@@ -290,14 +224,17 @@ def mesh_from_documents(
     """Build a Mesh from already-parsed documents (mappings or lists)."""
     _check_policy(config_typos)
     with gc_paused():
-        docs = [_Doc(name, data, config_typos=config_typos) for data, name in items]
+        docs = [Document(name, data, config_typos=config_typos) for data, name in items]
         return _build(docs, stacklevel=5)
+
+
+install_loader(mesh_from_documents)
 
 
 # --- shape detection ------------------------------------------------------------------
 
 
-def _collect(doc: _Doc, parts: _Parts) -> None:
+def _collect(doc: Document, parts: Parts) -> None:
     raw = doc.raw
     if isinstance(raw, list):
         for i, item in enumerate(raw):
@@ -310,7 +247,7 @@ def _collect(doc: _Doc, parts: _Parts) -> None:
 
 
 def _collect_item(
-    doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...], top: bool = False
+    doc: Document, parts: Parts, raw: Any, path: tuple[PathElem, ...], top: bool = False
 ) -> None:
     if not isinstance(raw, Mapping):
         doc.report(path, f"expected an object, got {describe(raw)}")
@@ -419,7 +356,7 @@ def _from_catalog_service(raw: Mapping[str, Any]) -> dict[str, Any]:
 # --- structuring each part ------------------------------------------------------------
 
 
-def _structure(doc: _Doc, raw: Any, cls: type, path: tuple[PathElem, ...]) -> Any:
+def _structure(doc: Document, raw: Any, cls: type, path: tuple[PathElem, ...]) -> Any:
     try:
         return convert.structure(raw, cls, doc.name)
     except StructureFailed as failed:
@@ -428,23 +365,21 @@ def _structure(doc: _Doc, raw: Any, cls: type, path: tuple[PathElem, ...]) -> An
         return None
 
 
-def _add_service(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...]) -> None:
+def _add_service(doc: Document, parts: Parts, raw: Any, path: tuple[PathElem, ...]) -> None:
     svc = _structure(doc, raw, Service, path)
     if svc is not None:
         parts.services.append((svc, doc, path))
     else:
-        from meshgw._load import validate
-
         validate.raw_service_options(raw, doc, path)
 
 
-def _add_catalog(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...]) -> None:
+def _add_catalog(doc: Document, parts: Parts, raw: Any, path: tuple[PathElem, ...]) -> None:
     entry = _structure(doc, raw, CatalogEntry, path)
     if entry is not None:
         parts.catalog.append((entry, doc, path))
 
 
-def _add_entry(doc: _Doc, parts: _Parts, raw: Any, path: tuple[PathElem, ...]) -> None:
+def _add_entry(doc: Document, parts: Parts, raw: Any, path: tuple[PathElem, ...]) -> None:
     raw = unwrap_block(raw)
     if not isinstance(raw, Mapping):
         doc.report(path, f"expected a config entry object, got {describe(raw)}")
@@ -527,7 +462,7 @@ _MESH_SETTINGS = (
 _RAW_SECTIONS = ("service", "services", "catalog")
 
 
-def _collect_mesh_file(doc: _Doc, parts: _Parts, raw: Mapping[str, Any]) -> None:
+def _collect_mesh_file(doc: Document, parts: Parts, raw: Mapping[str, Any]) -> None:
     kept: dict[str, Any] = {}
     sections: dict[str, tuple[str, Any]] = {}
     for key, value in raw.items():
@@ -588,9 +523,9 @@ def _collect_mesh_file(doc: _Doc, parts: _Parts, raw: Mapping[str, Any]) -> None
 # --- expansion, validation and merging ------------------------------------------------
 
 
-def _expand_sidecars(parts: _Parts) -> None:
+def _expand_sidecars(parts: Parts) -> None:
     used = {svc.port for svc, _, _ in parts.services if svc.port}
-    expanded: list[tuple[Service, _Doc, tuple[PathElem, ...]]] = []
+    expanded: list[tuple[Service, Document, tuple[PathElem, ...]]] = []
     for svc, doc, path in parts.services:
         if not svc.id:
             svc = attrs.evolve(svc, id=svc.name)
@@ -609,7 +544,7 @@ def _expand_sidecars(parts: _Parts) -> None:
 
 
 def _make_sidecar(
-    parent: Service, sidecar: Service, doc: _Doc, path: tuple[PathElem, ...], used: set[int]
+    parent: Service, sidecar: Service, doc: Document, path: tuple[PathElem, ...], used: set[int]
 ) -> Service | None:
     ok = True
     if sidecar.id:
@@ -719,11 +654,11 @@ _SCALAR_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _build(docs: list[_Doc], *, stacklevel: int = 2) -> Mesh:
-    parts = _Parts()
+def _build(docs: list[Document], *, stacklevel: int = 2) -> Mesh:
+    parts = Parts()
     settings_seen: dict[str, tuple[Any, str | None]] = {}
     for doc in docs:
-        doc_parts = _Parts()
+        doc_parts = Parts()
         _collect(doc, doc_parts)
         for key, (value, source) in doc_parts.settings.items():
             if key in settings_seen and settings_seen[key][0] != value:
@@ -743,8 +678,6 @@ def _build(docs: list[_Doc], *, stacklevel: int = 2) -> Mesh:
     # Catalog entries without a datacenter are in the local one, as Consul's catalog
     # register endpoint assumes.
     parts.catalog[:] = [(_complete_catalog(e, datacenter), d, p) for e, d, p in parts.catalog]
-    from meshgw._load import validate
-
     validate.validate_parts(parts, settings)
     problems = [p for doc in docs for p in doc.problems]
     if problems:

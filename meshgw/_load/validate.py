@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from meshgw import _names, naming
 from meshgw._load.convert import PathElem
+from meshgw._load.parts import Document, Parts
 from meshgw._values import by_norm_key, ip_version, is_ip, norm_key, unwrap_block
-from meshgw.errors import MeshgwError
+from meshgw.errors import MeshgwError, ParseError
 from meshgw.model import _options as proxyconfig
 from meshgw.model.catalog import CatalogEntry, Health
 from meshgw.model.common import ServiceKind
@@ -27,9 +28,6 @@ from meshgw.model.entries import (
 from meshgw.model.mesh import DEFAULT_DATACENTER, DEFAULT_TRUST_DOMAIN, Peer
 from meshgw.model.registration import Service, Upstream
 
-if TYPE_CHECKING:
-    from meshgw._load.documents import _Doc, _Parts
-
 __all__ = ["raw_service_options", "settings_names", "validate_parts"]
 
 _META_KEY = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -40,7 +38,7 @@ _LB_POLICIES = ("", "random", "round_robin", "least_request", "ring_hash", "magl
 Path = tuple[PathElem, ...]
 
 
-def validate_parts(parts: _Parts, settings: Mapping[str, Any]) -> None:
+def validate_parts(parts: Parts, settings: Mapping[str, Any]) -> None:
     """Run every rule over what the documents contributed."""
     names = _Names(
         settings.get("datacenter") or DEFAULT_DATACENTER,
@@ -100,14 +98,14 @@ def validate_parts(parts: _Parts, settings: Mapping[str, Any]) -> None:
 # --- names ------------------------------------------------------------------------------
 
 
-def _report(doc: _Doc, path: Path, problem: str | None) -> bool:
+def _report(doc: Document, path: Path, problem: str | None) -> bool:
     if problem is not None:
         doc.report(path, problem)
         return False
     return True
 
 
-def settings_names(values: Mapping[str, Any], doc: _Doc) -> None:
+def settings_names(values: Mapping[str, Any], doc: Document) -> None:
     """Names among a mesh file's top-level settings."""
     for key in ("datacenter", "primary_datacenter"):
         if values.get(key):
@@ -136,14 +134,14 @@ class _Names:
         self.datacenter = datacenter
         self.trust_domain = trust_domain
 
-    def _sni(self, doc: _Doc, path: Path, *args: str) -> None:
+    def _sni(self, doc: Document, path: Path, *args: str) -> None:
         try:
             sni = naming.service_sni(*args)
         except MeshgwError:  # an empty component, reported elsewhere
             return
         _report(doc, path, _names.sni_problem(sni))
 
-    def service(self, svc: Service, doc: _Doc, path: Path, datacenter: str = "") -> None:
+    def service(self, svc: Service, doc: Document, path: Path, datacenter: str = "") -> None:
         ok = not svc.name or _report(doc, (*path, "name"), _names.service_problem(svc.name))
         ok &= self.tenancy(doc, path, svc.namespace, svc.partition)
         if svc.datacenter:
@@ -168,7 +166,7 @@ class _Names:
         for i, up in enumerate(proxy.upstreams):
             self.upstream(up, doc, (*path, "proxy", "upstreams", i))
 
-    def upstream(self, up: Upstream, doc: _Doc, path: Path) -> None:
+    def upstream(self, up: Upstream, doc: Document, path: Path) -> None:
         ok = True
         if up.destination_name and not (up.destination_name == "*" and up.centrally_configured):
             ok = _report(
@@ -195,7 +193,7 @@ class _Names:
             )
 
     def tenancy(
-        self, doc: _Doc, path: Path, namespace: str, partition: str, prefix: str = ""
+        self, doc: Document, path: Path, namespace: str, partition: str, prefix: str = ""
     ) -> bool:
         ok = True
         if namespace:
@@ -208,7 +206,7 @@ class _Names:
             )
         return ok
 
-    def catalog(self, entry: CatalogEntry, doc: _Doc, path: Path) -> None:
+    def catalog(self, entry: CatalogEntry, doc: Document, path: Path) -> None:
         if entry.datacenter:
             _report(doc, (*path, "datacenter"), _names.datacenter_problem(entry.datacenter))
         if entry.partition:
@@ -220,7 +218,7 @@ class _Names:
             # A Consul server's node name is a label of its WAN federation server SNI.
             _report(doc, (*path, "node"), _names.node_problem(entry.node))
 
-    def peer(self, peer: Peer, doc: _Doc, path: Path) -> None:
+    def peer(self, peer: Peer, doc: Document, path: Path) -> None:
         if peer.name:
             _report(doc, (*path, "name"), _names.peer_problem(peer.name))
         if peer.remote_name:
@@ -253,7 +251,7 @@ class _Names:
                 _report(doc, (*sp, "name"), _names.service_problem(ps.name))
             self.tenancy(doc, sp, ps.namespace, ps.partition)
 
-    def entry(self, entry: Any, doc: _Doc, path: Path) -> None:
+    def entry(self, entry: Any, doc: Document, path: Path) -> None:
         self.tenancy(doc, path, getattr(entry, "namespace", ""), getattr(entry, "partition", ""))
         if (isinstance(entry, ServiceDefaults) and entry.name not in ("", "*")) or (
             isinstance(entry, ServiceResolver) and entry.name
@@ -284,7 +282,7 @@ class _Names:
                     if c.partition and c.partition != "*":
                         self.tenancy(doc, cp, "", c.partition)
 
-    def resolver(self, entry: ServiceResolver, doc: _Doc, path: Path) -> None:
+    def resolver(self, entry: ServiceResolver, doc: Document, path: Path) -> None:
         if entry.name and entry.name != "*":
             for subset in sorted(entry.subsets):
                 self._sni(
@@ -321,19 +319,19 @@ class _Names:
 # --- services ---------------------------------------------------------------------------
 
 
-def _port(value: int, doc: _Doc, path: Path, required: bool = False) -> None:
+def _port(value: int, doc: Document, path: Path, required: bool = False) -> None:
     if value < 0 or value > 65535:
         doc.report(path, f"port {value} is out of range (expected 1 to 65535)")
     elif required and value == 0:
         doc.report(path, "port is required")
 
 
-def _check_status(status: str, doc: _Doc, path: Path) -> None:
+def _check_status(status: str, doc: Document, path: Path) -> None:
     if status not in _CHECK_STATUSES:
         doc.report(path, f'invalid check status "{status}" (expected passing, warning or critical)')
 
 
-def _service(svc: Service, doc: _Doc, path: Path, *, local: bool) -> None:
+def _service(svc: Service, doc: Document, path: Path, *, local: bool) -> None:
     # Runs for every catalog entry: paths are only built when something is wrong.
     kind = svc.kind
     if not svc.name:
@@ -404,7 +402,7 @@ def _service(svc: Service, doc: _Doc, path: Path, *, local: bool) -> None:
 _FAMILY_TAGS = {"lan_ipv4": 4, "wan_ipv4": 4, "lan_ipv6": 6, "wan_ipv6": 6}
 
 
-def _tagged_family(name: str, address: str, doc: _Doc, path: Path) -> None:
+def _tagged_family(name: str, address: str, doc: Document, path: Path) -> None:
     want = _FAMILY_TAGS.get(name)
     if want is None or not address:
         return
@@ -412,7 +410,7 @@ def _tagged_family(name: str, address: str, doc: _Doc, path: Path) -> None:
         doc.report(path, f"tagged address {name} must be a valid IPv{want} address")
 
 
-def _meta(meta: Mapping[str, str], doc: _Doc, path: Path, allow_wan_fed: bool = False) -> None:
+def _meta(meta: Mapping[str, str], doc: Document, path: Path, allow_wan_fed: bool = False) -> None:
     if len(meta) > 64:
         doc.report(path, "meta cannot contain more than 64 key/value pairs")
     for key, value in meta.items():
@@ -435,7 +433,7 @@ _SIDECAR_OPTIONS = {**proxyconfig.BOOTSTRAP_OPTIONS, **proxyconfig.SIDECAR_OPTIO
 _DEFAULTS_OPTIONS = {**_GATEWAY_OPTIONS, **proxyconfig.SIDECAR_OPTIONS}
 
 
-def _proxy_config(svc: Service, doc: _Doc, path: Path) -> None:
+def _proxy_config(svc: Service, doc: Document, path: Path) -> None:
     assert svc.proxy is not None
     if not svc.proxy.config:
         return
@@ -446,12 +444,12 @@ def _proxy_config(svc: Service, doc: _Doc, path: Path) -> None:
     _report_options(proxyconfig.check_options(svc.proxy.config, options, what), doc, path)
 
 
-def _report_options(found: Iterable[proxyconfig.OptionProblem], doc: _Doc, path: Path) -> None:
+def _report_options(found: Iterable[proxyconfig.OptionProblem], doc: Document, path: Path) -> None:
     for sub, message in found:
         doc.report_option((*path, *sub), message)
 
 
-def _upstreams(svc: Service, doc: _Doc, path: Path) -> None:
+def _upstreams(svc: Service, doc: Document, path: Path) -> None:
     assert svc.proxy is not None
     seen: dict[tuple[str, ...], int] = {}
     binds: dict[str, int] = {}
@@ -479,7 +477,7 @@ def _upstreams(svc: Service, doc: _Doc, path: Path) -> None:
             binds.setdefault(bind, i)
 
 
-def _upstream(up: Upstream, doc: _Doc, path: Path, proxy_partition: str) -> None:
+def _upstream(up: Upstream, doc: Document, path: Path, proxy_partition: str) -> None:
     if up.destination_type not in ("service", "prepared_query", ""):
         doc.report(
             (*path, "destination_type"),
@@ -530,7 +528,7 @@ def _upstream(up: Upstream, doc: _Doc, path: Path, proxy_partition: str) -> None
     )
 
 
-def _expose(paths: Iterable[Any], doc: _Doc, path: Path) -> None:
+def _expose(paths: Iterable[Any], doc: Document, path: Path) -> None:
     ports: set[int] = set()
     for i, ep in enumerate(paths):
         if not ep.path:
@@ -550,7 +548,7 @@ def _expose(paths: Iterable[Any], doc: _Doc, path: Path) -> None:
 # --- config entries ---------------------------------------------------------------------
 
 
-def _proxy_defaults(entry: ProxyDefaults, doc: _Doc, path: Path) -> None:
+def _proxy_defaults(entry: ProxyDefaults, doc: Document, path: Path) -> None:
     if entry.name not in ("global", ""):
         doc.report((*path, "name"), f'invalid name "{entry.name}", only "global" is supported')
     _report_options(
@@ -561,7 +559,7 @@ def _proxy_defaults(entry: ProxyDefaults, doc: _Doc, path: Path) -> None:
     _meta(entry.meta, doc, (*path, "meta"))
 
 
-def _service_defaults(entry: ServiceDefaults, doc: _Doc, path: Path) -> None:
+def _service_defaults(entry: ServiceDefaults, doc: Document, path: Path) -> None:
     if not entry.name:
         doc.report((*path, "name"), "name is required")
     elif entry.name == "*":
@@ -598,7 +596,7 @@ def _service_defaults(entry: ServiceDefaults, doc: _Doc, path: Path) -> None:
         _upstream_config(override, doc, op)
 
 
-def _upstream_config(uc: UpstreamConfig, doc: _Doc, path: Path) -> None:
+def _upstream_config(uc: UpstreamConfig, doc: Document, path: Path) -> None:
     if uc.protocol.lower() not in _PROTOCOLS:
         doc.report(
             (*path, "protocol"),
@@ -630,7 +628,7 @@ def _upstream_config(uc: UpstreamConfig, doc: _Doc, path: Path) -> None:
                 )
 
 
-def _resolver(entry: ServiceResolver, doc: _Doc, path: Path) -> None:
+def _resolver(entry: ServiceResolver, doc: Document, path: Path) -> None:
     if not entry.name:
         doc.report((*path, "name"), "name is required")
     for name, subset in sorted(entry.subsets.items()):
@@ -723,12 +721,10 @@ def _resolver(entry: ServiceResolver, doc: _Doc, path: Path) -> None:
         )
 
 
-def _filter(expression: str, doc: _Doc, path: Path) -> None:
-    try:
-        from meshgw._filters import compile_filter
-    except ImportError:  # pragma: no cover - filters ship with meshgw
-        return
-    from meshgw.errors import ParseError
+def _filter(expression: str, doc: Document, path: Path) -> None:
+    # Imported on first use: the filter language is a large module most meshes never need,
+    # and ``import meshgw`` stays fast.
+    from meshgw._filters import compile_filter
 
     try:
         compile_filter(expression)
@@ -736,7 +732,7 @@ def _filter(expression: str, doc: _Doc, path: Path) -> None:
         doc.report(path, f"invalid filter {expression!r}: {exc.reason}")
 
 
-def _exported(entry: ExportedServices, doc: _Doc, path: Path) -> None:
+def _exported(entry: ExportedServices, doc: Document, path: Path) -> None:
     for i, svc in enumerate(entry.services):
         sp = (*path, "services", i)
         if not svc.name:
@@ -754,7 +750,7 @@ def _exported(entry: ExportedServices, doc: _Doc, path: Path) -> None:
                 doc.report(cp, "wildcard peer or partition consumers are not supported")
 
 
-def raw_service_options(raw: Any, doc: _Doc, path: Path) -> None:
+def raw_service_options(raw: Any, doc: Document, path: Path) -> None:
     """The ``proxy.config`` and ``upstreams[].config`` checks, on the raw document of a
     service that failed to structure: its option typos are reported together with its
     other problems instead of after they are fixed."""

@@ -53,7 +53,7 @@ from meshgw._values import is_ip
 from meshgw.errors import LookupFailed, MeshgwWarning, TranslationError, UsageError
 from meshgw.model._options import ProxyOptions, UpstreamOptions, proxy_options, upstream_options
 from meshgw.model.common import ProxyMode, ServiceKind
-from meshgw.model.entries import UpstreamConfig
+from meshgw.model.entries import Limits, PassiveHealthCheck, UpstreamConfig
 from meshgw.model.mesh import Mesh, Peer
 from meshgw.model.registration import Proxy, Service, Upstream
 from meshgw.naming import (
@@ -555,12 +555,11 @@ def _upstream_config_dict(uc: UpstreamConfig) -> dict[str, Any]:
         value = getattr(uc, key)
         if value:
             out[key] = value
+    # The typed values as they are: upstream_options() takes them like raw config maps.
     if uc.limits is not None:
-        out["limits"] = {k: v for k, v in attrs.asdict(uc.limits).items() if v is not None}
+        out["limits"] = uc.limits
     if uc.passive_health_check is not None:
-        out["passive_health_check"] = {
-            k: v for k, v in attrs.asdict(uc.passive_health_check).items() if v is not None
-        }
+        out["passive_health_check"] = uc.passive_health_check
     return out
 
 
@@ -1016,32 +1015,36 @@ def _cla(name: str, endpoints: tuple[Endpoint, ...] | None) -> dict[str, Any]:
     return cluster_load_assignment(name, endpoints)
 
 
-def _circuit_breakers(limits: Mapping[str, int]) -> dict[str, Any]:
+def _circuit_breakers(limits: Limits | None) -> dict[str, Any]:
+    if limits is None:
+        return {}
     threshold = {
-        field: limits[key]
-        for key, field in (
-            ("max_connections", "max_connections"),
-            ("max_pending_requests", "max_pending_requests"),
-            ("max_concurrent_requests", "max_requests"),
+        field: value
+        for field, value in (
+            ("max_connections", limits.max_connections),
+            ("max_pending_requests", limits.max_pending_requests),
+            ("max_requests", limits.max_concurrent_requests),
         )
-        if key in limits
+        if value is not None
     }
     return {"thresholds": [threshold]} if threshold else {}
 
 
-def _outlier_detection(check: Mapping[str, Any]) -> dict[str, Any]:
+def _outlier_detection(check: PassiveHealthCheck | None) -> dict[str, Any]:
     # Consul's ToOutlierDetection: zero interval / max_failures mean "Envoy's default".
     od: dict[str, Any] = {}
-    if check.get("interval"):
-        od["interval"] = ns_duration(check["interval"])
-    if check.get("max_failures"):
-        od["consecutive_5xx"] = check["max_failures"]
-    if "enforcing_consecutive_5xx" in check:
-        od["enforcing_consecutive_5xx"] = check["enforcing_consecutive_5xx"]
-    if "max_ejection_percent" in check:
-        od["max_ejection_percent"] = check["max_ejection_percent"]
-    if "base_ejection_time" in check:
-        od["base_ejection_time"] = ns_duration(check["base_ejection_time"])
+    if check is None:
+        return od
+    if check.interval:
+        od["interval"] = ns_duration(check.interval)
+    if check.max_failures:
+        od["consecutive_5xx"] = check.max_failures
+    if check.enforcing_consecutive_5xx is not None:
+        od["enforcing_consecutive_5xx"] = check.enforcing_consecutive_5xx
+    if check.max_ejection_percent is not None:
+        od["max_ejection_percent"] = check.max_ejection_percent
+    if check.base_ejection_time is not None:
+        od["base_ejection_time"] = ns_duration(check.base_ejection_time)
     return od
 
 

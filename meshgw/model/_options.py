@@ -22,8 +22,9 @@ from typing import Any
 
 import attrs
 
-from meshgw._values import describe, duration_ns, unwrap_block
+from meshgw._values import describe, duration_ns, norm_key, unwrap_block
 from meshgw.model.common import ServiceAddress
+from meshgw.model.entries import Limits, PassiveHealthCheck
 
 __all__ = [
     "GatewayOptions",
@@ -176,11 +177,16 @@ SIDECAR_OPTIONS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _limits(value: Any) -> dict[str, int]:
-    return _int_map(value, ("max_connections", "max_pending_requests", "max_concurrent_requests"))
+def _limits(value: Any) -> Limits:
+    if isinstance(value, Limits):  # a service-defaults entry's, already typed
+        return value
+    keys = ("max_connections", "max_pending_requests", "max_concurrent_requests")
+    return Limits(**_int_map(value, keys))
 
 
-def _passive(value: Any) -> dict[str, Any]:
+def _passive(value: Any) -> PassiveHealthCheck:
+    if isinstance(value, PassiveHealthCheck):  # a service-defaults entry's, already typed
+        return value
     value = unwrap_block(value)
     if not isinstance(value, Mapping):
         raise ValueError(f"expected an object, got {describe(value)}")
@@ -197,7 +203,7 @@ def _passive(value: Any) -> dict[str, Any]:
         if canon is None:
             raise ValueError(f"unknown key {key!r} (expected {', '.join(allowed)})")
         out[canon] = allowed[canon](item)
-    return out
+    return PassiveHealthCheck(**out)
 
 
 def _int_map(value: Any, keys: tuple[str, ...]) -> dict[str, int]:
@@ -217,9 +223,9 @@ def _int_map(value: Any, keys: tuple[str, ...]) -> dict[str, int]:
 def _canon(key: str, table: Mapping[str, Any]) -> str | None:
     if key in table:
         return key
-    wanted = key.lower().replace("_", "")
+    wanted = norm_key(key)
     for known in table:
-        if known.replace("_", "") == wanted:
+        if norm_key(known) == wanted:
             return known
     return None
 
@@ -372,8 +378,8 @@ class UpstreamOptions:
 
     protocol: str = ""
     connect_timeout_ms: int = 0
-    limits: Mapping[str, int] = attrs.field(factory=dict)
-    passive_health_check: Mapping[str, Any] = attrs.field(factory=dict)
+    limits: Limits | None = None
+    passive_health_check: PassiveHealthCheck | None = None
     balance_outbound_connections: str = ""
     envoy_listener_json: str = ""
     envoy_cluster_json: str = ""
@@ -385,8 +391,8 @@ def upstream_options(config: Mapping[str, Any]) -> UpstreamOptions:
     return UpstreamOptions(
         protocol=p.get("protocol", ""),
         connect_timeout_ms=p.get("connect_timeout_ms", 0),
-        limits=p.get("limits", {}),
-        passive_health_check=p.get("passive_health_check", {}),
+        limits=p.get("limits"),
+        passive_health_check=p.get("passive_health_check"),
         balance_outbound_connections=p.get("balance_outbound_connections", ""),
         envoy_listener_json=p.get("envoy_listener_json", ""),
         envoy_cluster_json=p.get("envoy_cluster_json", ""),

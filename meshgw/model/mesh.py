@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, Protocol
 
 import attrs
 
@@ -151,9 +151,9 @@ class Mesh:
     ) -> Mesh:
         """Build a mesh from a mapping in any shape :func:`meshgw.loads` accepts
         (``config_typos`` as there)."""
-        from meshgw._load.documents import mesh_from_documents
-
-        return mesh_from_documents([(data, name)], config_typos=config_typos)
+        if _loader is None:  # pragma: no cover - meshgw/__init__ imports the loader
+            raise RuntimeError("meshgw's loader is not imported")
+        return _loader([(data, name)], config_typos=config_typos)
 
     @property
     def local_partition(self) -> str:
@@ -200,3 +200,25 @@ class Mesh:
             known = ", ".join(sorted(x.name for x in self.peers)) or "none"
             raise LookupFailed(f"no peer {name!r} (known peers: {known})")
         return found  # type: ignore[no-any-return]
+
+
+#: Builds a Mesh from parsed documents. The model layer does not import the loader (it
+#: sits below it); the loader installs itself here when imported, which ``import
+#: meshgw`` always does before any model can be used.
+class MeshLoader(Protocol):
+    def __call__(
+        self,
+        items: Iterable[tuple[Any, str | None]],
+        *,
+        config_typos: Literal["error", "warn"],
+    ) -> Mesh: ...
+
+
+_loader: MeshLoader | None = None
+
+
+def install_loader(loader: MeshLoader) -> None:
+    """Make :meth:`Mesh.from_dict` use ``loader`` (called once, by meshgw's loader:
+    ``loader(items, config_typos=...)`` with ``items`` as ``(mapping, name)`` pairs)."""
+    global _loader
+    _loader = loader
