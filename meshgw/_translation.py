@@ -16,6 +16,7 @@ from meshgw._envoy.endpoints import cluster_load_assignment
 from meshgw._envoy.listeners import build_listener
 from meshgw._gcpause import gc_paused
 from meshgw._plan.gateway import plan_gateway
+from meshgw._resolve import lookup
 from meshgw._resolve.catalog import build_view
 from meshgw.errors import TranslationError, UsageError
 from meshgw.model.common import ServiceKind
@@ -55,7 +56,7 @@ def translate(
         raise UsageError(f'endpoints must be "eds" or "static", not {endpoints!r}')
     if missing not in ("error", "warn"):
         raise UsageError(f'missing must be "error" or "warn", not {missing!r}')
-    service, mesh = _resolve(registration, mesh)
+    service, mesh = lookup.registration(registration, mesh)
 
     kind = service.kind
     if kind == ServiceKind.MESH_GATEWAY:
@@ -64,7 +65,7 @@ def translate(
     if kind == ServiceKind.CONNECT_PROXY:
         return _translate_sidecar(service, mesh, endpoints, missing)
     if kind == ServiceKind.TYPICAL:
-        sidecar = _sidecar_of(service, mesh)
+        sidecar = lookup.sidecar_of(service, mesh)
         if sidecar is not None:
             raise TranslationError(
                 f"{service.id or service.name!r} is a typical service; translate its sidecar "
@@ -94,26 +95,11 @@ def bootstrap(
     ``consul connect envoy`` sets them. ``admin`` as ``(address, port)`` adds an admin
     listener.
     """
-    service, mesh = _resolve(registration, mesh)
+    service, mesh = lookup.registration(registration, mesh)
     resources = translate(service, mesh, endpoints="static", missing=missing)
     return static_bootstrap(
         resources, node_id=service.id or service.name, node_cluster=service.name, admin=admin
     )
-
-
-def _resolve(registration: Service | str, mesh: Mesh | None) -> tuple[Service, Mesh]:
-    """The registration as a Service, and the mesh to translate it in (an empty one,
-    holding just the registration, when none is given)."""
-    if mesh is None:
-        if not isinstance(registration, Service):
-            raise UsageError(
-                f"cannot look up registration {registration!r} without a mesh; pass the "
-                "Service itself or a mesh that contains it"
-            )
-        return registration, Mesh(services=(registration,))
-    if isinstance(registration, Service):
-        return registration, mesh
-    return mesh.service(registration), mesh
 
 
 def _translate_sidecar(
@@ -122,22 +108,6 @@ def _translate_sidecar(
     from meshgw._plan.sidecar import translate_sidecar
 
     return translate_sidecar(service, mesh, endpoints=endpoints, missing=missing)
-
-
-def _sidecar_of(service: Service, mesh: Mesh) -> Service | None:
-    sid = service.id or service.name
-    for candidate in mesh.services:
-        proxy = candidate.proxy
-        if (
-            candidate.kind == ServiceKind.CONNECT_PROXY
-            and proxy is not None
-            and (
-                proxy.destination_service_id == sid
-                or (not proxy.destination_service_id and proxy.destination_service_name == sid)
-            )
-        ):
-            return candidate
-    return None
 
 
 def _translate_mesh_gateway(

@@ -1,15 +1,8 @@
 """The ``meshgw`` command: a thin layer over the library.
 
-    meshgw translate FILE... [--service ID] [--static] [-o OUT]
-    meshgw explain   FILE... [--service ID] [--json]
-    meshgw bootstrap FILE... [--service ID] [--admin HOST:PORT] [-o OUT]
-    meshgw check     FILE...
-
-Each subcommand is a module of this package with ``NAME``, ``HELP``, ``register(parser)``
-and ``run(args, out)``; add a command by adding a module and listing it in ``_COMMANDS``.
-
-Exit status: 0 on success, 1 when meshgw reports a problem with the input, 2 on usage
-errors.
+Each subcommand is a module of this package with ``NAME``, ``HELP``, ``DESCRIPTION``,
+``EXAMPLES``, ``register(parser)`` and ``run(args, out) -> exit status``; add a command by
+adding a module and listing it in ``_COMMANDS``.
 """
 
 from __future__ import annotations
@@ -19,6 +12,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from meshgw._cli import bootstrap, check, explain, translate
 from meshgw.errors import MeshgwError, MeshgwWarning
@@ -27,32 +21,74 @@ __all__ = ["main"]
 
 _COMMANDS: tuple[ModuleType, ...] = (translate, explain, bootstrap, check)
 
+EXIT_CODES = """\
+exit status:
+  0  success
+  1  meshgw found a problem in the input (or, for check, findings at or above --fail-on)
+  2  usage error (unknown option, bad option value)
+"""
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+
+class _Parser(argparse.ArgumentParser):
+    """Reports unknown arguments with the usage of the subcommand they were given to."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _version() -> str:
+    from meshgw import __version__
+
+    return f"meshgw {__version__}"
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = _Parser(
         prog="meshgw",
         description="Consul mesh gateway and sidecar registrations to Envoy configuration.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parsers: dict[str, argparse.ArgumentParser] = {}
     for command in _COMMANDS:
-        p = sub.add_parser(command.NAME, help=command.HELP)
+        p = sub.add_parser(
+            command.NAME,
+            help=command.HELP,
+            description=command.DESCRIPTION,
+            epilog=command.EXAMPLES + "\n" + EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         command.register(p)
         p.set_defaults(run=command.run)
-    return parser
+        parsers[command.NAME] = p
+    return parser, parsers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser, parsers = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        parsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MeshgwWarning)
-            args.run(args, sys.stdout)
-        for warning in caught:
-            sys.stderr.write(f"meshgw: warning: {warning.message}\n")
+            status = args.run(args, sys.stdout)
     except MeshgwError as exc:
+        _print_warnings(caught)
         sys.stderr.write(f"meshgw: {exc}\n")
         return 1
     except BrokenPipeError:  # pragma: no cover - e.g. `meshgw translate ... | head`
         return 0
-    return 0
+    _print_warnings(caught)
+    return int(status or 0)
+
+
+def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    # Printed even when an error follows: a typo warned about is often the error's cause.
+    for warning in caught:
+        sys.stderr.write(f"meshgw: warning: {warning.message}\n")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, TextIO
+import sys
+from typing import Any
 
-from meshgw._load.documents import load
-from meshgw.errors import MeshgwError
+from meshgw._load.documents import load, loads
+from meshgw.errors import MeshgwError, UsageError
 from meshgw.model import Mesh, Service, ServiceKind
 
 _TRANSLATABLE = (ServiceKind.MESH_GATEWAY, ServiceKind.CONNECT_PROXY)
@@ -15,7 +16,12 @@ _TRANSLATABLE = (ServiceKind.MESH_GATEWAY, ServiceKind.CONNECT_PROXY)
 
 def add_files(p: argparse.ArgumentParser) -> None:
     """The mesh files (or directories) a command reads, and the typo policy."""
-    p.add_argument("files", nargs="+", metavar="FILE", help="HCL/JSON files or directories")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="HCL/JSON files or directories; - reads one document from standard input",
+    )
     p.add_argument(
         "--config-typos",
         choices=("error", "warn"),
@@ -36,20 +42,46 @@ def add_service(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_output(p: argparse.ArgumentParser) -> None:
-    """``-o``: where a command writes its result."""
-    p.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
+def add_missing(p: argparse.ArgumentParser) -> None:
+    """``--missing``: an upstream without endpoints fails (default) or warns."""
+    p.add_argument(
+        "--missing",
+        choices=("error", "warn"),
+        default="error",
+        help="an upstream that cannot get endpoints: fail (default) or warn and emit an "
+        "empty assignment",
+    )
 
 
 def load_mesh(args: argparse.Namespace) -> Mesh:
-    """The mesh named by the command's FILE arguments."""
+    """The mesh named by the command's FILE arguments (``-``: standard input)."""
+    if "-" in args.files:
+        if len(args.files) > 1:
+            raise UsageError("FILE: - (standard input) must be the only FILE")
+        return loads(sys.stdin.read(), name="<stdin>", config_typos=args.config_typos)
     return load(*args.files, config_typos=args.config_typos)
 
 
 def pick(mesh: Mesh, wanted: str | None) -> Service:
     """The registration ``--service`` names, or the only translatable one."""
     if wanted:
-        return mesh.service(wanted)
+        service = mesh.service(wanted)
+        if service.kind not in _TRANSLATABLE:
+            sidecars = [
+                s.id
+                for s in mesh.services
+                if s.kind == ServiceKind.CONNECT_PROXY
+                and s.proxy is not None
+                and s.proxy.destination_service_name == service.name
+            ]
+            hint = f"; its sidecar is {sidecars[0]!r}" if sidecars else ""
+            raise UsageError(
+                f"--service {wanted}: a typical service, not a proxy{hint} "
+                f"(use --service {sidecars[0]})"
+                if sidecars
+                else f"--service {wanted}: a typical service without a sidecar proxy{hint}"
+            )
+        return service
     candidates = [s for s in mesh.services if s.kind in _TRANSLATABLE]
     if len(candidates) == 1:
         return candidates[0]
@@ -57,15 +89,6 @@ def pick(mesh: Mesh, wanted: str | None) -> Service:
     raise MeshgwError(
         f"choose a registration with --service (mesh gateways and connect-proxies: {listed})"
     )
-
-
-def write(text: str, path: str | None, out: TextIO) -> None:
-    """Write to ``path`` (``-`` or none: ``out``)."""
-    if path and path != "-":
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        out.write(text)
 
 
 def dump(value: Any) -> str:

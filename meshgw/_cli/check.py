@@ -9,6 +9,12 @@ from meshgw._cli._common import add_files, load_mesh
 
 NAME = "check"
 HELP = "load and validate the files, print a summary"
+DESCRIPTION = "Load and validate the files; print a summary of what they hold."
+EXAMPLES = """\
+examples:
+  meshgw check examples/two-dc
+  cat mesh.hcl | meshgw check -
+"""
 
 
 def register(p: argparse.ArgumentParser) -> None:

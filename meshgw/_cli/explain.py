@@ -10,6 +10,15 @@ from meshgw._resolve.modes import explain
 
 NAME = "explain"
 HELP = "show which way each upstream's traffic goes, and why"
+DESCRIPTION = (
+    "Show, for every upstream of a sidecar proxy, the mesh gateway mode Consul would "
+    "apply, the configuration layer that decided it, and the route its traffic takes."
+)
+EXAMPLES = """\
+examples:
+  meshgw explain examples/two-dc -s web-sidecar-proxy
+  meshgw explain examples/two-dc -s web-sidecar-proxy --json
+"""
 
 
 def register(p: argparse.ArgumentParser) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from meshgw._resolve import lookup
 from meshgw.errors import LookupFailed, MeshgwError, Problem, UsageError, ValidationError
 from meshgw.model.common import GatewayMode, ServiceKind
 from meshgw.model.entries import ProxyDefaults, ServiceDefaults, UpstreamConfig
@@ -248,7 +249,7 @@ class Explanation:
 
 
 def resolve_mode(
-    service: Service, upstream: Upstream | str, mesh: Mesh | None = None
+    service: Service | str, upstream: Upstream | str, mesh: Mesh | None = None
 ) -> ModeResolution:
     """Resolve the mesh gateway mode and route of one upstream of a sidecar proxy.
 
@@ -259,8 +260,9 @@ def resolve_mode(
 
     Raises :class:`~meshgw.errors.LookupFailed` when the string names no upstream, or
     several; :class:`~meshgw.errors.MeshgwError` when ``service`` is not a sidecar proxy.
+    ``service`` is a :class:`~meshgw.Service` or its id or name in ``mesh``.
     """
-    mesh = mesh if mesh is not None else Mesh()
+    service, mesh = lookup.registration(service, mesh)
     ctx = _context(service, mesh)
     up = _select_upstream(ctx, upstream)
     flavour = _flavour(up)
@@ -269,7 +271,7 @@ def resolve_mode(
 
 
 def resolve_target_mode(
-    service: Service,
+    service: Service | str,
     upstream: Upstream | str,
     mesh: Mesh | None,
     *,
@@ -290,7 +292,7 @@ def resolve_target_mode(
     the partition is ``default``, as in Consul's chain compiler. Peered and
     prepared-query upstreams have no discovery chain: :class:`MeshgwError`.
     """
-    mesh = mesh if mesh is not None else Mesh()
+    service, mesh = lookup.registration(service, mesh)
     ctx = _context(service, mesh)
     up = _select_upstream(ctx, upstream)
     flavour = _flavour(up)
@@ -321,17 +323,18 @@ def resolve_target_mode(
     return _resolve(ctx, up, flavour, target, mesh)
 
 
-def explain(service: Service, mesh: Mesh | None = None) -> Explanation:
-    """Resolve every upstream of ``service``, in order.
+def explain(service: Service | str, mesh: Mesh | None = None) -> Explanation:
+    """Resolve every upstream of ``service`` (a Service, or its id or name in ``mesh``),
+    in order.
 
     A gateway or a typical service has no upstreams: the result is empty and its
     ``note`` (and ``render()``) says why.
     """
-    mesh = mesh if mesh is not None else Mesh()
+    service, mesh = lookup.registration(service, mesh)
     sid = _service_id(service)
     datacenter = mesh.datacenter or DEFAULT_DATACENTER
     partition = service.partition or mesh.local_partition
-    note = _not_a_proxy(service)
+    note = _not_a_proxy(service, mesh)
     if note:
         return Explanation(service=sid, datacenter=datacenter, partition=partition, note=note)
     ctx = _context(service, mesh)
@@ -369,7 +372,7 @@ def _service_id(service: Service) -> str:
     return service.id or service.name  # Consul defaults the ID to the name
 
 
-def _not_a_proxy(service: Service) -> str:
+def _not_a_proxy(service: Service, mesh: Mesh | None = None) -> str:
     """Why ``service`` has nothing to resolve, or ``""`` for a sidecar proxy."""
     sid = _service_id(service)
     kind = ServiceKind(service.kind)
@@ -380,7 +383,10 @@ def _not_a_proxy(service: Service) -> str:
         )
     if kind is ServiceKind.TYPICAL:
         sidecar = ""
-        if service.connect is not None and service.connect.sidecar_service is not None:
+        proxy = lookup.sidecar_of(service, mesh) if mesh is not None else None
+        if proxy is not None:
+            sidecar = f"; its upstreams belong to its sidecar proxy {proxy.id!r}"
+        elif service.connect is not None and service.connect.sidecar_service is not None:
             sidecar_id = service.connect.sidecar_service.id or f"{sid}-sidecar-proxy"
             sidecar = f"; its upstreams belong to its sidecar proxy {sidecar_id!r}"
         return f"{sid!r} is a typical service, not a sidecar proxy{sidecar}"
@@ -388,7 +394,7 @@ def _not_a_proxy(service: Service) -> str:
 
 
 def _context(service: Service, mesh: Mesh) -> _Context:
-    note = _not_a_proxy(service)
+    note = _not_a_proxy(service, mesh)
     if note:
         raise MeshgwError(f"cannot resolve mesh gateway modes: {note}")
     sid = _service_id(service)

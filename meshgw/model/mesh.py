@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Protocol
 
@@ -165,9 +166,23 @@ class Mesh:
             ("service-name", "", name_or_id)
         )
         if found is None:
-            known = ", ".join(sorted({s.id for s in self.services})) or "none"
-            raise LookupFailed(f"no service registration {name_or_id!r} (registered: {known})")
+            raise LookupFailed(f"no service registration {name_or_id!r}{self._hint(name_or_id)}")
         return found  # type: ignore[no-any-return]
+
+    def _hint(self, wanted: str) -> str:
+        # A service known only through its sidecar (sidecar_service expanded, or a
+        # catalog-only destination) is what users mean most often; then close spellings.
+        sidecars = sorted(
+            s.id
+            for s in self.services
+            if s.proxy is not None and s.proxy.destination_service_name == wanted
+        )
+        if sidecars:
+            return f"; did you mean its sidecar proxy {sidecars[0]!r}?"
+        ids = sorted({s.id for s in self.services})
+        close = difflib.get_close_matches(wanted, ids, n=1)
+        known = ", ".join(ids) or "none"
+        return (f"; did you mean {close[0]!r}?" if close else "") + f" (registered: {known})"
 
     def proxy_defaults(self, partition: str = "") -> ProxyDefaults | None:
         """The ``proxy-defaults`` entry of a partition (the local one by default)."""
