@@ -166,26 +166,62 @@ def test_matches_consul(case: Case) -> None:
     assert meshgw_output(case.mesh_case)[case.kind] == expected
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.differences], ids=lambda c: c.id)
-def test_listed_differences_still_occur(case: Case) -> None:
-    """Each listed difference is needed: without it, meshgw's output differs."""
-    consul = consul_resources(case.kind, case.consul_case)
-    ours = meshgw_output(case.mesh_case)[case.kind]
-    for difference in case.differences:
+#: The deliberate differences each case lists, by case id: pinned, so that a difference
+#: added to hide a change in meshgw's output fails here until it is made on purpose.
+LISTED_DIFFERENCES = {
+    "clusters-mesh-gateway": [ALL_HOSTNAME_GATEWAYS.name],
+    "listeners-mesh-gateway": [],
+    "endpoints-mesh-gateway": [],
+    "listeners-mesh-gateway-tagged-addresses": [],
+    "clusters-mesh-gateway-tcp-keepalives": [ALL_HOSTNAME_GATEWAYS.name],
+    "clusters-mesh-gateway-service-subsets": [ALL_HOSTNAME_GATEWAYS.name],
+    "endpoints-mesh-gateway-service-subsets": [],
+}
+
+
+def test_listed_differences_are_the_expected_ones() -> None:
+    assert {case.id: [d.name for d in case.differences] for case in CASES} == LISTED_DIFFERENCES
+
+
+def assert_each_difference_is_needed(
+    consul: Resources, ours: Resources, differences: tuple[Difference, ...]
+) -> None:
+    """Without any one of ``differences`` (the others applied), ``ours`` differs from
+    Consul's; with none listed, the golden is matched as it is."""
+    __tracebackhide__ = True
+    if not differences:
+        assert ours == consul, "no difference listed, yet meshgw's output is not Consul's"
+    for difference in differences:
         without = copy.deepcopy(consul)
-        for other in case.differences:
+        for other in differences:
             if other is not difference:
                 other.apply(without)
         assert ours != without, f"{difference.name!r} no longer differs from Consul"
 
 
-def test_differences_are_documented() -> None:
+def assert_documented(differences: list[Difference]) -> None:
+    """Each difference names a heading of docs/consul-differences.md."""
+    __tracebackhide__ = True
     docs = (Path(__file__).parents[1] / "docs" / "consul-differences.md").read_text(
         encoding="utf-8"
     )
-    for case in CASES:
-        for difference in case.differences:
-            assert difference.doc in docs, difference.name
+    headings = {line.lstrip("#").strip() for line in docs.splitlines() if line.startswith("#")}
+    for difference in differences:
+        assert difference.doc in headings, f"{difference.name!r}: no heading {difference.doc!r}"
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.differences], ids=lambda c: c.id)
+def test_listed_differences_still_occur(case: Case) -> None:
+    """Each listed difference is needed: without it, meshgw's output differs."""
+    consul = consul_resources(case.kind, case.consul_case)
+    ours = meshgw_output(case.mesh_case)[case.kind]
+    assert_each_difference_is_needed(consul, ours, case.differences)
+
+
+def test_differences_are_documented() -> None:
+    listed = [d for case in CASES for d in case.differences]
+    assert listed, "the mesh gateway goldens list their deliberate differences"
+    assert_documented(listed)
 
 
 @pytest.mark.envoy

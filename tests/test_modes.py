@@ -669,7 +669,14 @@ def test_target_mode_for_failover_and_redirect_targets() -> None:
     )
     assert redirect.layer("target-service-defaults").detail == 'service-defaults "api-v2"'
     primary = resolve_target_mode(svc, "api", mesh, service_name="api")
-    assert primary == resolve_mode(svc, "api", mesh)
+    assert primary.target == ModeTarget("api", "default", "default", "dc2", "")
+    assert (primary.upstream, primary.mode, primary.source, primary.route) == (
+        "api?dc=dc2",
+        REMOTE,
+        "target-service-defaults",
+        RGW,
+    )
+    assert primary.reason == "mode remote from target-service-defaults: through dc2's mesh gateways"
 
 
 def test_target_mode_peer_and_partition_targets() -> None:
@@ -723,7 +730,23 @@ def test_explain_one_resolution_per_upstream_in_order() -> None:
         "payments?peer=acme",
     ]
     assert all(isinstance(r, ModeResolution) for r in exp)
-    assert exp.resolutions == tuple(resolve_mode(svc, u, mesh) for u in UPSTREAMS)
+    # Expected values written out (explain and resolve_mode share one implementation, so
+    # comparing them would prove nothing): api and payments take proxy-defaults' local,
+    # db its upstream's remote, cache is local to dc1 (mode kept, route direct).
+    assert [(r.target, r.mode, r.source, r.route) for r in exp] == [
+        (ModeTarget("api", "default", "default", "dc2", ""), LOCAL, "proxy-defaults", LGW),
+        (ModeTarget("db", "default", "default", "dc2", ""), REMOTE, "upstream", RGW),
+        (ModeTarget("cache", "default", "default", "dc1", ""), LOCAL, "proxy-defaults", DIRECT),
+        (ModeTarget("payments", "default", "default", "", "acme"), LOCAL, "proxy-defaults", LGW),
+    ]
+    # Each upstream's eight layers, in precedence order: only the set ones carry a mode.
+    assert [[(v.layer, v.mode) for v in r.layers if v.mode is not U] for r in exp] == [
+        [("proxy-defaults", LOCAL), ("target-proxy-defaults", LOCAL)],
+        [("upstream", REMOTE), ("proxy-defaults", LOCAL), ("target-proxy-defaults", LOCAL)],
+        [("proxy-defaults", LOCAL), ("target-proxy-defaults", LOCAL)],
+        [("proxy-defaults", LOCAL)],  # a peer target: no target partition's proxy-defaults
+    ]
+    assert all([v.layer for v in r.layers] == list(LAYERS) for r in exp)
 
 
 def test_explain_render() -> None:

@@ -59,6 +59,7 @@ __all__ = [
     "free_port",
     "loopback",
     "tcp_roundtrip",
+    "wait_until",
 ]
 
 #: The trust domain of the test PKI (Consul's form: ``<cluster id>.consul``).
@@ -86,6 +87,23 @@ def loopback(host: str) -> str:
     if ipaddress.ip_address(host) not in _LOOPBACK:
         raise ValueError(f"{host!r} is not a loopback address (127.0.0.0/8)")
     return host
+
+
+# --------------------------------------------------------------------------- waiting
+
+#: Bound of :func:`wait_until`: only a hang reaches it, even on a loaded machine. How fast
+#: things happen is measured in benchmarks/, never asserted in a test.
+HANG_TIMEOUT = 60.0
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = HANG_TIMEOUT) -> None:
+    """Poll ``condition`` until it holds; :class:`TimeoutError` naming ``what`` if it
+    still does not after ``timeout`` seconds (a guard against hangs, not a speed check)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"still not true after {timeout:g} s: {what}")
+        time.sleep(_POLL_INTERVAL)
 
 
 # --------------------------------------------------------------------------- ports

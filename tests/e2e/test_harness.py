@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from .harness import (
     Stack,
     free_port,
     tcp_roundtrip,
+    wait_until,
 )
 
 TD = TEST_TRUST_DOMAIN
@@ -365,10 +365,10 @@ def test_start_failure_reports_log_tail(stack: Stack) -> None:
             }
         ]
     }
-    started = time.monotonic()
+    # No timing here: a start failure that hung would meet the ready timeout and the
+    # test's wall-clock guard.
     with pytest.raises(EnvoyStartError) as info:
         stack.envoy("bad", bad)
-    assert time.monotonic() - started < 10
     message = str(info.value)
     assert "exited with status" in message
     assert "no_such_field" in message  # from Envoy's own log
@@ -392,9 +392,7 @@ def test_port_allocator_and_echo() -> None:
         assert tcp_roundtrip(*echo.address, b"pong") == b"dc3:pong"
         # A client that connects and leaves must not upset the server.
         socket.create_connection(echo.address, timeout=1).close()
-        deadline = time.monotonic() + 2
-        while echo.connections < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: echo.connections >= 3, "the echo server counted 3 connections")
         assert echo.connections == 3
         assert echo.bytes_received == 8
     assert echo.errors == []
