@@ -1339,13 +1339,13 @@ def test_output_shape() -> None:
 
 def test_plan_is_plain_data() -> None:
     plan = plan_gateway(_busy_mesh().service("mesh-gateway"), _busy_mesh())
-    assert [b.name for b in plan.binds] == ["default", "lan", "wan"]
-    assert [(r.key, r.sni) for r in plan.remote_gateways] == [
+    assert [b.name for b in plan.base.binds] == ["default", "lan", "wan"]
+    assert [(r.key, r.sni) for r in plan.base.remote_gateways] == [
         ("dc2", dc_sni("dc2")),
         ("dc3", dc_sni("dc3")),
     ]
-    assert [s.name for s in plan.local_services] == ["api", "local", "web"]
-    api = plan.local_services[0]
+    assert [s.name for s in plan.base.local_services] == ["api", "local", "web"]
+    api = plan.base.local_services[0]
     assert [s.name for s in api.subsets] == ["v1", "v2"]
     with pytest.raises(TranslationError, match="not a mesh gateway"):
         plan_gateway(Service(name="web"), _busy_mesh())

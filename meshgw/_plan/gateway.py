@@ -1,6 +1,8 @@
 """What a mesh gateway needs from the mesh: :func:`plan_gateway`.
 
-The plan is plain data, decided here with Consul's rules (``consul-output.md`` §2-4):
+The plan is plain data, decided here with Consul's rules (``consul-output.md`` §2-4),
+built once and frozen. First the base every scenario needs
+(:class:`~meshgw._plan.gateway_base.GatewayBase`):
 
 * **binds** -- one listener per bind: ``default`` (the service address), every tagged
   address with ``envoy_gateway_bind_tagged_addresses``, every
@@ -10,33 +12,41 @@ The plan is plain data, decided here with Consul's rules (``consul-output.md`` �
   partition of this one) with mesh gateway instances, with their WAN-preferred
   endpoints;
 * **local services** -- every connect service with instances in the gateway's
-  datacenter and partition, with their endpoints and service-resolver subsets;
+  datacenter and partition, with their endpoints and service-resolver subsets.
 
-and, derived from those, the Envoy :class:`~meshgw.envoy.listeners.ListenerSpec` and
-:class:`~meshgw.envoy.clusters.ClusterSpec` values that :mod:`meshgw.envoy` turns into
-dicts.
-
-Extension points: filter chains come from :data:`CHAIN_PROVIDERS`, in Consul's order,
-and clusters from :data:`CLUSTER_PROVIDERS`. The other mesh gateway scenarios plug in
-there, each planned in its own module: WAN federation of servers
-(:mod:`meshgw.gateway_wanfed`, ``GatewayPlan.wan_federation``) and cluster peering --
-exported and imported services, the peering control plane and peer servers
-(:mod:`meshgw.gateway_peering`, ``GatewayPlan.peering``).
+Then each scenario plans its part from that base, in its own module: WAN federation of
+servers (:mod:`meshgw._plan.wanfed`) and cluster peering -- exported and imported
+services, the peering control plane and peer servers (:mod:`meshgw._plan.peering`).
+Last, :func:`listener_chains` and :func:`gateway_clusters` compose the base and the
+scenario parts into the Envoy :class:`~meshgw._envoy.listeners.ListenerSpec` and
+:class:`~meshgw._envoy.clusters.ClusterSpec` values that :mod:`meshgw._envoy` turns into
+dicts. A new scenario is a module with ``plan_x(base, mesh)`` and chain / cluster
+functions of ``(base, part, ...)``, called from those two functions.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from meshgw import naming
-from meshgw._envoy.clusters import ClusterSpec, Discovery, TcpKeepalive
+from meshgw._envoy.clusters import ClusterSpec, Discovery
 from meshgw._envoy.endpoints import Endpoint
 from meshgw._envoy.listeners import FilterChainSpec, ListenerSpec
 from meshgw._filters import compile_filter
+from meshgw._plan.discovery import choose_discovery
+from meshgw._plan.gateway_base import (
+    DEFAULT_BIND,
+    Bind,
+    GatewayBase,
+    LocalService,
+    LocalSubset,
+    RemoteGateway,
+    remote_tcp_keepalive,
+)
 from meshgw._plan.peering import (
     PeeringPlan,
     control_plane_chains,
@@ -62,122 +72,35 @@ from meshgw.model.mesh import Mesh
 from meshgw.model.registration import Service
 
 __all__ = [
-    "CHAIN_PROVIDERS",
-    "CLUSTER_PROVIDERS",
-    "DEFAULT_BIND",
-    "Bind",
-    "ChainProvider",
-    "ClusterProvider",
     "GatewayPlan",
-    "LocalService",
-    "LocalSubset",
-    "RemoteGateway",
     "catch_all_chain",
     "gateway_binds",
+    "gateway_clusters",
     "gateway_config",
+    "listener_chains",
     "local_service_clusters",
+    "plan_base",
     "plan_gateway",
     "remote_datacenter_chains",
     "remote_gateway_clusters",
 ]
 
-#: Name of the bind on the gateway's own service address.
-DEFAULT_BIND = "default"
 _ANY_ADDRESS = "0.0.0.0"
 _DEFAULT = "default"
 
 
 @attrs.frozen
-class Bind:
-    """An address the gateway listens on; ``name`` is the bind's short name (``default``,
-    a tagged-address key or an ``envoy_gateway_bind_addresses`` key)."""
-
-    name: str
-    address: str
-    port: int
-
-    @property
-    def listener_name(self) -> str:
-        return naming.listener_name(self.name, self.address, self.port)
-
-
-@attrs.frozen
-class RemoteGateway:
-    """The mesh gateways of another datacenter or admin partition (a gateway key).
-
-    ``endpoints`` are their WAN-preferred addresses (Consul's ``BestAddress(true)``)
-    with health and weight, in catalog order.
-    """
-
-    datacenter: str
-    partition: str
-    key: str
-    sni: str
-    instances: tuple[Instance, ...]
-    endpoints: tuple[Endpoint, ...]
-
-
-@attrs.frozen
-class LocalSubset:
-    """One service-resolver subset of a local service and the instances it selects."""
-
-    name: str
-    filter: str
-    only_passing: bool
-    cluster: str
-    endpoints: tuple[Endpoint, ...]
-
-
-@attrs.frozen
-class LocalService:
-    """A connect service with instances next to the gateway.
-
-    ``endpoints`` are those of the unnamed cluster: every instance, or the resolver's
-    ``DefaultSubset`` when it has one. ``connect_timeout`` is a duration string.
-    ``has_hostnames``: some instance's address is a DNS name, not an IP.
-    """
-
-    name: str
-    namespace: str
-    partition: str
-    cluster: str
-    instances: tuple[Instance, ...]
-    endpoints: tuple[Endpoint, ...]
-    subsets: tuple[LocalSubset, ...]
-    resolver: ServiceResolver | None
-    connect_timeout: str
-    lb_policy: str = ""
-    least_request_choice_count: int = 0
-    has_hostnames: bool = False
-
-
-@attrs.frozen
 class GatewayPlan:
-    """Everything :func:`meshgw.translate` emits for one mesh gateway.
+    """Everything :func:`meshgw.translate` emits for one mesh gateway, built once by
+    :func:`plan_gateway`: the base every scenario plans from, each scenario's part
+    (``None`` when the gateway has no part in it) and the Envoy listeners and clusters
+    composed from them."""
 
-    Providers in :data:`CHAIN_PROVIDERS` and :data:`CLUSTER_PROVIDERS` receive the plan
-    before ``listeners`` and ``clusters`` are filled in. ``wan_federation`` and
-    ``peering`` are ``None`` when the gateway has no part in those scenarios.
-    """
-
-    service: Service
-    datacenter: str
-    partition: str
-    trust_domain: str
-    options: GatewayOptions
-    binds: tuple[Bind, ...]
-    remote_gateways: tuple[RemoteGateway, ...]
-    local_services: tuple[LocalService, ...]
-    wan_federation: WanFederationPlan | None = None
-    peering: PeeringPlan | None = None
-    listeners: tuple[ListenerSpec, ...] = ()
-    clusters: tuple[ClusterSpec, ...] = ()
-
-
-#: Gives the filter chains one bind's listener needs, in match order.
-ChainProvider = Callable[[GatewayPlan, Bind], Iterable[FilterChainSpec]]
-#: Gives clusters the gateway needs (their order does not matter; output is sorted).
-ClusterProvider = Callable[[GatewayPlan], Iterable[ClusterSpec]]
+    base: GatewayBase
+    wan_federation: WanFederationPlan | None
+    peering: PeeringPlan | None
+    listeners: tuple[ListenerSpec, ...]
+    clusters: tuple[ClusterSpec, ...]
 
 
 # --------------------------------------------------------------------------- options
@@ -289,22 +212,6 @@ def _require_addresses(endpoints: Sequence[Endpoint], instances: Sequence[Instan
         f"instance {inst.service.id or inst.service.name!r} on node {inst.entry.node!r} "
         f"({inst.datacenter}) has no address: set the service or node address"
     )
-
-
-def _dns_plan(
-    endpoints: Sequence[Endpoint], dns_discovery_type: str
-) -> tuple[Discovery, tuple[Endpoint, ...]]:
-    """EDS when every address is an IP; else a DNS cluster with every distinct endpoint
-    (IP literals resolve to themselves), LOGICAL_DNS only for exactly one of them."""
-    if all(map(is_ip, [ep.address for ep in endpoints])):
-        return "EDS", tuple(endpoints)
-    distinct: dict[tuple[str, int], Endpoint] = {}
-    for ep in endpoints:
-        distinct.setdefault((ep.address, ep.port), ep)
-    # Envoy rejects a LOGICAL_DNS cluster with more than one endpoint (Consul #17557).
-    if len(distinct) == 1 and dns_discovery_type != "STRICT_DNS":
-        return "LOGICAL_DNS", tuple(distinct.values())
-    return "STRICT_DNS", tuple(distinct.values())
 
 
 # --------------------------------------------------------------------------- remote
@@ -491,7 +398,7 @@ def _wildcard(sni: str) -> str:
     return f"*.{sni}"
 
 
-def remote_datacenter_chains(plan: GatewayPlan, bind: Bind) -> list[FilterChainSpec]:
+def remote_datacenter_chains(base: GatewayBase, bind: Bind) -> list[FilterChainSpec]:
     """One chain per remote gateway key: ``*.<gateway SNI>`` → that key's cluster."""
     return [
         FilterChainSpec(
@@ -501,11 +408,11 @@ def remote_datacenter_chains(plan: GatewayPlan, bind: Bind) -> list[FilterChainS
             cluster=remote.sni,
             server_names=(_wildcard(remote.sni),),
         )
-        for remote in plan.remote_gateways
+        for remote in base.remote_gateways
     ]
 
 
-def catch_all_chain(plan: GatewayPlan, bind: Bind) -> FilterChainSpec:
+def catch_all_chain(bind: Bind) -> FilterChainSpec:
     """The last chain: no match, ``sni_cluster`` picks the cluster named by the SNI
     (local services and their subsets)."""
     return FilterChainSpec(
@@ -513,38 +420,42 @@ def catch_all_chain(plan: GatewayPlan, bind: Bind) -> FilterChainSpec:
     )
 
 
-#: Filter chain providers, in Consul's chain order (consul-output.md §2.2). The catch-all
-#: (:func:`catch_all_chain`) always follows them.
-CHAIN_PROVIDERS: tuple[ChainProvider, ...] = (
-    exported_service_chains,  # 1. services exported to peers (peered SNIs -> exported~)
-    remote_datacenter_chains,  # 2. remote datacenters / partitions
-    remote_server_chains,  # 3. WAN federation, remote servers (*.server.<dc>.<domain>)
-    local_server_chains,  # 4. WAN federation, local servers (<node>.server.<dc>.<domain>)
-    control_plane_chains,  # 5. peering control plane (server.<dc>.peering.<td>)
-    peer_server_chains,  # 6. outbound peer servers (PeerServerName), sorted
-)
+def listener_chains(
+    base: GatewayBase,
+    wan_federation: WanFederationPlan | None,
+    peering: PeeringPlan | None,
+    bind: Bind,
+) -> tuple[FilterChainSpec, ...]:
+    """The filter chains of one bind's listener, in Consul's match order
+    (consul-output.md §2.2); a scenario the gateway has no part in adds none."""
+    chains: list[FilterChainSpec] = []
+    if peering is not None:  # 1. services exported to peers (peered SNIs -> exported~)
+        chains += exported_service_chains(base, peering, bind)
+    chains += remote_datacenter_chains(base, bind)  # 2. remote datacenters / partitions
+    if wan_federation is not None:
+        # 3. remote servers (*.server.<dc>.<domain>); 4. local servers (<node>.server...)
+        chains += remote_server_chains(base, wan_federation, bind)
+        chains += local_server_chains(base, wan_federation, bind)
+    if peering is not None:
+        # 5. peering control plane (server.<dc>.peering.<td>); 6. peer servers, sorted
+        chains += control_plane_chains(base, peering, bind)
+        chains += peer_server_chains(base, peering, bind)
+    chains.append(catch_all_chain(bind))  # 7. sni_cluster: local services and subsets
+    return tuple(chains)
 
 
 # --------------------------------------------------------------------------- clusters
 
 
-def remote_gateway_clusters(plan: GatewayPlan) -> list[ClusterSpec]:
+def remote_gateway_clusters(base: GatewayBase) -> list[ClusterSpec]:
     """One cluster per remote gateway key: EDS, or DNS for hostname gateways; TCP
     keepalive when enabled."""
-    options = plan.options
-    keepalive = (
-        TcpKeepalive(
-            time=options.tcp_keepalive_time,
-            interval=options.tcp_keepalive_interval,
-            probes=options.tcp_keepalive_probes,
-        )
-        if options.tcp_keepalive
-        else None
-    )
+    options = base.options
+    keepalive = remote_tcp_keepalive(options)
     timeout = naming.ms_duration(options.connect_timeout_ms)
     out: list[ClusterSpec] = []
-    for remote in plan.remote_gateways:
-        discovery, endpoints = _dns_plan(remote.endpoints, options.dns_discovery_type)
+    for remote in base.remote_gateways:
+        discovery, endpoints = choose_discovery(remote.endpoints, options.dns_discovery_type)
         out.append(
             ClusterSpec(
                 name=remote.sni,
@@ -557,18 +468,18 @@ def remote_gateway_clusters(plan: GatewayPlan) -> list[ClusterSpec]:
     return out
 
 
-def local_service_clusters(plan: GatewayPlan) -> list[ClusterSpec]:
+def local_service_clusters(base: GatewayBase) -> list[ClusterSpec]:
     """One cluster per local service and one per resolver subset."""
-    dns_type = plan.options.dns_discovery_type
+    dns_type = base.options.dns_discovery_type
     out: list[ClusterSpec] = []
-    for svc in plan.local_services:
+    for svc in base.local_services:
         for cluster, endpoints in (
             (svc.cluster, svc.endpoints),
             *((s.cluster, s.endpoints) for s in svc.subsets),
         ):
             discovery: Discovery = "EDS"
             if svc.has_hostnames:  # else every cluster of it is EDS: no need to look
-                discovery, endpoints = _dns_plan(endpoints, dns_type)
+                discovery, endpoints = choose_discovery(endpoints, dns_type)
             out.append(
                 ClusterSpec(
                     name=cluster,
@@ -582,13 +493,16 @@ def local_service_clusters(plan: GatewayPlan) -> list[ClusterSpec]:
     return out
 
 
-#: Cluster providers.
-CLUSTER_PROVIDERS: tuple[ClusterProvider, ...] = (
-    remote_gateway_clusters,
-    local_service_clusters,
-    server_clusters,  # WAN federation
-    peering_clusters,  # exported~, imported, peering control plane, peer servers
-)
+def gateway_clusters(
+    base: GatewayBase, wan_federation: WanFederationPlan | None, peering: PeeringPlan | None
+) -> tuple[ClusterSpec, ...]:
+    """Every cluster of the gateway (their order does not matter: output is sorted)."""
+    clusters = [*remote_gateway_clusters(base), *local_service_clusters(base)]
+    if wan_federation is not None:
+        clusters += server_clusters(base, wan_federation)
+    if peering is not None:  # exported~, imported, peering control plane, peer servers
+        clusters += peering_clusters(base, peering)
+    return tuple(clusters)
 
 
 # --------------------------------------------------------------------------- the plan
@@ -611,10 +525,37 @@ def plan_gateway(service: Service, mesh: Mesh, *, view: CatalogView | None = Non
         )
     if view is None:
         view = build_view(mesh)
+    base = plan_base(service, mesh, view)
+    # Each scenario plans its own part from the finished base (None: no part in it).
+    wan_federation = plan_wan_federation(base, mesh)
+    peering = plan_peering(base, mesh)
+    listeners = tuple(
+        ListenerSpec(
+            name=bind.listener_name,
+            address=bind.address,
+            port=bind.port,
+            filter_chains=listener_chains(base, wan_federation, peering, bind),
+        )
+        for bind in base.binds
+    )
+    for listener in listeners:
+        _require_distinct_matches(service, listener)
+    return GatewayPlan(
+        base=base,
+        wan_federation=wan_federation,
+        peering=peering,
+        listeners=listeners,
+        clusters=gateway_clusters(base, wan_federation, peering),
+    )
+
+
+def plan_base(service: Service, mesh: Mesh, view: CatalogView) -> GatewayBase:
+    """The gateway's :class:`GatewayBase`: options, binds, remote gateway keys and local
+    services."""
     options = gateway_options(gateway_config(service, mesh))
     datacenter = mesh.datacenter
     partition = service.partition or mesh.partition or _DEFAULT
-    plan = GatewayPlan(
+    return GatewayBase(
         service=service,
         datacenter=datacenter,
         partition=partition,
@@ -624,27 +565,6 @@ def plan_gateway(service: Service, mesh: Mesh, *, view: CatalogView | None = Non
         remote_gateways=_remote_gateways(view, datacenter, partition, mesh.trust_domain),
         local_services=_local_services(view, mesh, datacenter, partition, options),
     )
-    # Both return None at once when the gateway has no part in their scenario.
-    wan_federation = plan_wan_federation(plan, mesh)
-    peering = plan_peering(plan, mesh)
-    if wan_federation is not None or peering is not None:
-        plan = attrs.evolve(plan, wan_federation=wan_federation, peering=peering)
-    listeners = tuple(
-        ListenerSpec(
-            name=bind.listener_name,
-            address=bind.address,
-            port=bind.port,
-            filter_chains=(
-                *(chain for provider in CHAIN_PROVIDERS for chain in provider(plan, bind)),
-                catch_all_chain(plan, bind),
-            ),
-        )
-        for bind in plan.binds
-    )
-    for listener in listeners:
-        _require_distinct_matches(service, listener)
-    clusters = tuple(spec for provider in CLUSTER_PROVIDERS for spec in provider(plan))
-    return attrs.evolve(plan, listeners=listeners, clusters=clusters)
 
 
 def _require_distinct_matches(service: Service, listener: ListenerSpec) -> None:

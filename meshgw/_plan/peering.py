@@ -23,35 +23,35 @@ HTTP-like exports (protocol ``http``, ``http2`` or ``grpc``), for which Consul's
 terminates TLS with its own certificate and routes with an HTTP connection manager, are
 not translated: they raise :class:`~meshgw.errors.TranslationError`.
 
-The chain and cluster providers here are registered in the slots of
-:data:`meshgw.gateway.CHAIN_PROVIDERS` / :data:`meshgw.gateway.CLUSTER_PROVIDERS`; they
-return nothing when the gateway's plan has no peering part, so a gateway without peers
-pays nothing for them. (:mod:`meshgw.gateway` imports this module; this module imports
-:mod:`meshgw.gateway` only inside functions, which keeps the cycle harmless.)
+Planned from the gateway's :class:`~meshgw._plan.gateway_base.GatewayBase`; the chain
+and cluster functions here are called by the gateway plan only when there is a peering
+part, so a gateway without peers pays nothing for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 import attrs
 
 from meshgw import naming
-from meshgw._envoy.clusters import ClusterSpec, Discovery, TcpKeepalive
+from meshgw._envoy.clusters import ClusterSpec, Discovery
 from meshgw._envoy.endpoints import Endpoint
 from meshgw._envoy.listeners import FilterChainSpec
+from meshgw._plan.discovery import choose_discovery
+from meshgw._plan.gateway_base import (
+    Bind,
+    GatewayBase,
+    LocalService,
+    parse_host_port,
+    remote_tcp_keepalive,
+)
 from meshgw._resolve.catalog import HEALTHY, consul_servers
 from meshgw._resolve.chain import ChainTarget, compile_chain
-from meshgw._values import ip_version
 from meshgw.errors import TranslationError
-from meshgw.model._options import GatewayOptions
 from meshgw.model.entries import ExportedServices
 from meshgw.model.mesh import Mesh, Peer
 from meshgw.model.registration import Service
-
-if TYPE_CHECKING:
-    from meshgw._plan.gateway import Bind, GatewayPlan, LocalService
 
 __all__ = [
     "GRPC_TLS_PORT_META",
@@ -138,7 +138,7 @@ class PeerServers:
 
 @attrs.frozen
 class PeeringPlan:
-    """The peering part of a :class:`~meshgw.gateway.GatewayPlan`.
+    """The peering part of a gateway's plan.
 
     ``local_servers_cluster`` is ``server.<dc>.peering.<td>`` when the control plane goes
     through mesh gateways and this datacenter has a server that is not a read replica,
@@ -154,57 +154,6 @@ class PeeringPlan:
 
 
 # --------------------------------------------------------------------------- helpers
-# parse_host_port and remote_tcp_keepalive serve meshgw.gateway_wanfed too (for
-# primary_gateways and its remote server clusters).
-
-
-def parse_host_port(text: str, what: str) -> tuple[str, int]:
-    """``(host, port)`` from ``"host:port"`` or ``"[ipv6]:port"``.
-
-    ``what`` names the value in the :class:`~meshgw.errors.TranslationError` raised for
-    anything else: a missing or invalid port, an empty host, a bare IPv6 address, or a
-    go-discover expression (``provider=...``), which cannot be resolved offline.
-    """
-    problem = ""
-    host, sep, port_text = text.rpartition(":")
-    if "provider=" in text:
-        problem = "a go-discover expression cannot be resolved offline; list host:port"
-    elif not sep or not host:
-        problem = "expected host:port"
-    elif host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        if ip_version(host) != 6:
-            problem = "expected an IPv6 address between [ and ]"
-    elif ":" in host:
-        problem = "write an IPv6 address as [address]:port"
-    if not problem and not (port_text.isdigit() and 0 < int(port_text) < 65536):
-        problem = f"invalid port {port_text!r} (expected 1-65535)"
-    if problem:
-        raise TranslationError(f"{what}: {text!r}: {problem}")
-    return host, int(port_text)
-
-
-def remote_tcp_keepalive(options: GatewayOptions) -> TcpKeepalive | None:
-    """The TCP keepalive of a gateway's clusters to other places (remote datacenters,
-    their servers, peers), when ``envoy_gateway_remote_tcp_enable_keepalive`` is set."""
-    if not options.tcp_keepalive:
-        return None
-    return TcpKeepalive(
-        time=options.tcp_keepalive_time,
-        interval=options.tcp_keepalive_interval,
-        probes=options.tcp_keepalive_probes,
-    )
-
-
-def _dns_plan(
-    endpoints: Sequence[Endpoint], dns_discovery_type: str
-) -> tuple[Discovery, tuple[Endpoint, ...]]:
-    # The gateway's own rule for hostname endpoints, so that every cluster of a gateway
-    # treats DNS names alike. Imported here, not at the top: meshgw.gateway imports this
-    # module to register its providers.
-    from meshgw._plan.gateway import _dns_plan as gateway_dns_plan
-
-    return gateway_dns_plan(endpoints, dns_discovery_type)
 
 
 def _chain_protocol(mesh: Mesh, service: str, partition: str) -> str:
@@ -260,7 +209,7 @@ def _exported_to_peers(
     return out
 
 
-def _plan_exports(plan: GatewayPlan, mesh: Mesh, entry: ExportedServices) -> list[PeerExport]:
+def _plan_exports(plan: GatewayBase, mesh: Mesh, entry: ExportedServices) -> list[PeerExport]:
     by_key = {(s.namespace, s.name): s for s in plan.local_services}
     exported = _exported_to_peers(entry, by_key)
     dns_type = plan.options.dns_discovery_type
@@ -348,14 +297,14 @@ def _target_endpoints(
         endpoints = service.endpoints
     if not service.has_hostnames:
         return endpoints, "EDS"
-    discovery, endpoints = _dns_plan(endpoints, dns_type)
+    discovery, endpoints = choose_discovery(endpoints, dns_type)
     return endpoints, discovery
 
 
 # --------------------------------------------------------------------------- imports
 
 
-def _plan_imports(plan: GatewayPlan, mesh: Mesh) -> list[PeerImport]:
+def _plan_imports(plan: GatewayBase, mesh: Mesh) -> list[PeerImport]:
     dns_type = plan.options.dns_discovery_type
     out: list[PeerImport] = []
     seen: set[str] = set()
@@ -410,7 +359,7 @@ def _peer_gateway_endpoints(peer: Peer, dns_type: str) -> tuple[tuple[Endpoint, 
     # Consul: the peer's service instances at their WAN address, healthy unless the
     # replicated checks say otherwise; meshgw knows no checks of a peer.
     endpoints = [Endpoint(gw.address, gw.port, HEALTHY, 1) for gw in peer.gateways]
-    discovery, chosen = _dns_plan(endpoints, dns_type)
+    discovery, chosen = choose_discovery(endpoints, dns_type)
     return chosen, discovery
 
 
@@ -430,7 +379,7 @@ def _grpc_tls_port(server: Service) -> int:
     return 0
 
 
-def _plan_local_servers(plan: GatewayPlan, mesh: Mesh) -> tuple[str, tuple[Endpoint, ...]]:
+def _plan_local_servers(plan: GatewayBase, mesh: Mesh) -> tuple[str, tuple[Endpoint, ...]]:
     """``(cluster, endpoints)`` of this datacenter's servers for peers, ``("", ())``
     when every server is a read replica (or none is known)."""
     voters = [
@@ -464,7 +413,7 @@ def _plan_local_servers(plan: GatewayPlan, mesh: Mesh) -> tuple[str, tuple[Endpo
     return cluster, tuple(endpoints)
 
 
-def _plan_peer_servers(plan: GatewayPlan, mesh: Mesh, local_sni: str) -> list[PeerServers]:
+def _plan_peer_servers(plan: GatewayBase, mesh: Mesh, local_sni: str) -> list[PeerServers]:
     """One entry per peer server name of the peerings this cluster dials (those with
     ``server_addresses``), of every partition: the control plane is cluster-wide."""
     dns_type = plan.options.dns_discovery_type
@@ -502,7 +451,7 @@ def _plan_peer_servers(plan: GatewayPlan, mesh: Mesh, local_sni: str) -> list[Pe
     out: list[PeerServers] = []
     for name in sorted(found):  # Consul sorts these chains by server name
         peers, endpoints = found[name]
-        discovery, chosen = _dns_plan(endpoints, dns_type)
+        discovery, chosen = choose_discovery(endpoints, dns_type)
         out.append(PeerServers(name, tuple(peers), chosen, discovery))
     return out
 
@@ -510,9 +459,9 @@ def _plan_peer_servers(plan: GatewayPlan, mesh: Mesh, local_sni: str) -> list[Pe
 # --------------------------------------------------------------------------- the plan
 
 
-def plan_peering(plan: GatewayPlan, mesh: Mesh) -> PeeringPlan | None:
-    """The peering part of ``plan`` (whose binds, remote gateways and local services are
-    decided), or ``None`` when the gateway has nothing to do for peers.
+def plan_peering(plan: GatewayBase, mesh: Mesh) -> PeeringPlan | None:
+    """The peering part of a gateway, planned from its base; ``None`` when the gateway
+    has nothing to do for peers.
 
     Raises :class:`~meshgw.errors.TranslationError` for an HTTP-like export, an export
     whose resolver leaves the datacenter or partition, a sameness-group consumer, a peer
@@ -552,11 +501,10 @@ def plan_peering(plan: GatewayPlan, mesh: Mesh) -> PeeringPlan | None:
 # --------------------------------------------------------------------------- providers
 
 
-def exported_service_chains(plan: GatewayPlan, bind: Bind) -> list[FilterChainSpec]:
+def exported_service_chains(
+    base: GatewayBase, peering: PeeringPlan, bind: Bind
+) -> list[FilterChainSpec]:
     """Chain 1: one per exported service, matching the peered SNI of each consumer."""
-    peering = plan.peering
-    if peering is None:
-        return []
     return [
         FilterChainSpec(
             stat_prefix=naming.mesh_gateway_local_peered_stat_prefix(
@@ -569,15 +517,16 @@ def exported_service_chains(plan: GatewayPlan, bind: Bind) -> list[FilterChainSp
     ]
 
 
-def control_plane_chains(plan: GatewayPlan, bind: Bind) -> list[FilterChainSpec]:
+def control_plane_chains(
+    base: GatewayBase, peering: PeeringPlan, bind: Bind
+) -> list[FilterChainSpec]:
     """Chain 5: ``server.<dc>.peering.<td>`` to this datacenter's servers."""
-    peering = plan.peering
-    if peering is None or not peering.local_servers_cluster:
+    if not peering.local_servers_cluster:
         return []
     return [
         FilterChainSpec(
             stat_prefix=naming.mesh_gateway_local_peering_server_stat_prefix(
-                bind.name, plan.datacenter
+                bind.name, base.datacenter
             ),
             cluster=peering.local_servers_cluster,
             server_names=(peering.local_servers_cluster,),
@@ -585,11 +534,10 @@ def control_plane_chains(plan: GatewayPlan, bind: Bind) -> list[FilterChainSpec]
     ]
 
 
-def peer_server_chains(plan: GatewayPlan, bind: Bind) -> list[FilterChainSpec]:
+def peer_server_chains(
+    base: GatewayBase, peering: PeeringPlan, bind: Bind
+) -> list[FilterChainSpec]:
     """Chain 6: one per peer server name (sorted) to that peer's servers."""
-    peering = plan.peering
-    if peering is None:
-        return []
     return [
         FilterChainSpec(
             stat_prefix=naming.mesh_gateway_remote_peering_servers_stat_prefix(servers.server_name),
@@ -600,14 +548,11 @@ def peer_server_chains(plan: GatewayPlan, bind: Bind) -> list[FilterChainSpec]:
     ]
 
 
-def peering_clusters(plan: GatewayPlan) -> list[ClusterSpec]:
+def peering_clusters(base: GatewayBase, peering: PeeringPlan) -> list[ClusterSpec]:
     """The ``exported~`` clusters, the imported services' clusters, the local peering
     servers' cluster and the peer servers' clusters."""
-    peering = plan.peering
-    if peering is None:
-        return []
-    timeout = naming.ms_duration(plan.options.connect_timeout_ms)
-    keepalive = remote_tcp_keepalive(plan.options)
+    timeout = naming.ms_duration(base.options.connect_timeout_ms)
+    keepalive = remote_tcp_keepalive(base.options)
     out = [
         ClusterSpec(
             name=export.cluster,

@@ -25,14 +25,14 @@ uses ``Mesh.primary_gateways`` as the primary's gateways for its server chain an
 (only for server traffic: service traffic to the primary needs its gateways in the
 catalog).
 
-The providers here fill the WAN-federation slots of :data:`meshgw.gateway.CHAIN_PROVIDERS`
-and :data:`meshgw.gateway.CLUSTER_PROVIDERS`; they return nothing for a gateway that does
-not take part, so other gateways pay nothing for them.
+Planned from the gateway's :class:`~meshgw._plan.gateway_base.GatewayBase`; the chain
+and cluster functions here are called by the gateway plan only for a gateway that takes
+part, so other gateways pay nothing for them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import attrs
 
@@ -40,13 +40,11 @@ from meshgw import naming
 from meshgw._envoy.clusters import ClusterSpec, Discovery
 from meshgw._envoy.endpoints import Endpoint
 from meshgw._envoy.listeners import FilterChainSpec
-from meshgw._plan.peering import parse_host_port, remote_tcp_keepalive
+from meshgw._plan.discovery import choose_discovery
+from meshgw._plan.gateway_base import Bind, GatewayBase, parse_host_port, remote_tcp_keepalive
 from meshgw._resolve.catalog import consul_servers
 from meshgw.errors import TranslationError
 from meshgw.model.mesh import Mesh
-
-if TYPE_CHECKING:
-    from meshgw._plan.gateway import Bind, GatewayPlan
 
 __all__ = [
     "WAN_FEDERATION_META",
@@ -95,7 +93,7 @@ class LocalServer:
 
 @attrs.frozen
 class WanFederationPlan:
-    """The WAN-federation part of a :class:`~meshgw.gateway.GatewayPlan`.
+    """The WAN-federation part of a gateway's plan.
 
     ``remote`` is sorted by datacenter; ``local`` is in catalog order. ``local_cluster``
     is ``server.<dc>.<domain>``, the cluster of every local server (``""`` when the
@@ -110,23 +108,13 @@ class WanFederationPlan:
     local_discovery: Discovery = "EDS"
 
 
-def _dns_plan(
-    endpoints: tuple[Endpoint, ...], dns_discovery_type: str
-) -> tuple[Discovery, tuple[Endpoint, ...]]:
-    # The gateway's own hostname rule, so that server.<dc> equals <dc>.internal.<td>.
-    # Imported here: meshgw.gateway imports this module to register its providers.
-    from meshgw._plan.gateway import _dns_plan as gateway_dns_plan
-
-    return gateway_dns_plan(endpoints, dns_discovery_type)
-
-
-def _takes_part(plan: GatewayPlan) -> bool:
+def _takes_part(plan: GatewayBase) -> bool:
     # Consul exposes servers only through gateways of the default partition.
     return plan.partition == _DEFAULT and plan.service.meta.get(WAN_FEDERATION_META) == "1"
 
 
 def _primary_servers(
-    plan: GatewayPlan, mesh: Mesh, known: set[str], dns_type: str
+    plan: GatewayBase, mesh: Mesh, known: set[str], dns_type: str
 ) -> RemoteServers | None:
     """The primary datacenter's servers through ``primary_gateways``, when the catalog
     has no gateway of the primary (else ``None``)."""
@@ -151,7 +139,7 @@ def _primary_servers(
         host, port = parse_host_port(text, f"primary_gateways[{i}]")
         # No health is known for these: Envoy takes them as healthy.
         addresses.setdefault((host, port), Endpoint(host, port))
-    discovery, endpoints = _dns_plan(tuple(addresses.values()), dns_type)
+    discovery, endpoints = choose_discovery(tuple(addresses.values()), dns_type)
     return RemoteServers(
         datacenter=primary,
         cluster=naming.server_sni(primary, mesh.domain),
@@ -161,7 +149,7 @@ def _primary_servers(
     )
 
 
-def _local_servers(plan: GatewayPlan, mesh: Mesh, dns_type: str) -> list[LocalServer]:
+def _local_servers(plan: GatewayBase, mesh: Mesh, dns_type: str) -> list[LocalServer]:
     out: list[LocalServer] = []
     seen: set[str] = set()
     for entry in consul_servers(mesh, plan.datacenter):
@@ -190,7 +178,7 @@ def _local_servers(plan: GatewayPlan, mesh: Mesh, dns_type: str) -> list[LocalSe
                 "the server RPC port (8300 by default), which WAN-federated servers dial"
             )
         endpoint = Endpoint(address.address, address.port)
-        discovery, _ = _dns_plan((endpoint,), dns_type)
+        discovery, _ = choose_discovery((endpoint,), dns_type)
         out.append(
             LocalServer(
                 node=node,
@@ -202,9 +190,9 @@ def _local_servers(plan: GatewayPlan, mesh: Mesh, dns_type: str) -> list[LocalSe
     return out
 
 
-def plan_wan_federation(plan: GatewayPlan, mesh: Mesh) -> WanFederationPlan | None:
-    """The WAN-federation part of ``plan`` (whose remote gateways are decided), or
-    ``None`` when the gateway does not expose servers.
+def plan_wan_federation(plan: GatewayBase, mesh: Mesh) -> WanFederationPlan | None:
+    """The WAN-federation part of a gateway, planned from its base; ``None`` when the
+    gateway does not expose servers.
 
     Raises :class:`~meshgw.errors.TranslationError` for ``primary_gateways`` in the
     primary datacenter (or without a ``primary_datacenter``) or unreadable, and for a
@@ -218,7 +206,7 @@ def plan_wan_federation(plan: GatewayPlan, mesh: Mesh) -> WanFederationPlan | No
     for gateways in plan.remote_gateways:
         if gateways.datacenter == plan.datacenter:
             continue  # another partition of this datacenter: no servers of its own
-        discovery, endpoints = _dns_plan(gateways.endpoints, dns_type)
+        discovery, endpoints = choose_discovery(gateways.endpoints, dns_type)
         remote.append(
             RemoteServers(
                 datacenter=gateways.datacenter,
@@ -237,7 +225,7 @@ def plan_wan_federation(plan: GatewayPlan, mesh: Mesh) -> WanFederationPlan | No
     local_discovery: Discovery = "EDS"
     if local:
         local_cluster = naming.server_sni(plan.datacenter, domain)
-        local_discovery, local_endpoints = _dns_plan(
+        local_discovery, local_endpoints = choose_discovery(
             tuple(server.endpoint for server in local), dns_type
         )
     return WanFederationPlan(
@@ -253,12 +241,11 @@ def plan_wan_federation(plan: GatewayPlan, mesh: Mesh) -> WanFederationPlan | No
 # --------------------------------------------------------------------------- providers
 
 
-def remote_server_chains(plan: GatewayPlan, bind: Bind) -> list[FilterChainSpec]:
+def remote_server_chains(
+    base: GatewayBase, wan: WanFederationPlan, bind: Bind
+) -> list[FilterChainSpec]:
     """Chain 3: ``*.server.<dc>.<domain>`` → ``server.<dc>.<domain>`` per remote
     datacenter, with the stat prefix of that datacenter's gateway chain."""
-    wan = plan.wan_federation
-    if wan is None:
-        return []
     return [
         FilterChainSpec(
             stat_prefix=naming.mesh_gateway_remote_stat_prefix(bind.name, servers.datacenter),
@@ -269,13 +256,12 @@ def remote_server_chains(plan: GatewayPlan, bind: Bind) -> list[FilterChainSpec]
     ]
 
 
-def local_server_chains(plan: GatewayPlan, bind: Bind) -> list[FilterChainSpec]:
+def local_server_chains(
+    base: GatewayBase, wan: WanFederationPlan, bind: Bind
+) -> list[FilterChainSpec]:
     """Chain 4: ``<node>.server.<dc>.<domain>`` → the cluster of that name, per local
     server."""
-    wan = plan.wan_federation
-    if wan is None:
-        return []
-    stat_prefix = naming.mesh_gateway_local_server_stat_prefix(bind.name, plan.datacenter)
+    stat_prefix = naming.mesh_gateway_local_server_stat_prefix(bind.name, base.datacenter)
     return [
         FilterChainSpec(
             stat_prefix=stat_prefix, cluster=server.cluster, server_names=(server.cluster,)
@@ -284,15 +270,12 @@ def local_server_chains(plan: GatewayPlan, bind: Bind) -> list[FilterChainSpec]:
     ]
 
 
-def server_clusters(plan: GatewayPlan) -> list[ClusterSpec]:
+def server_clusters(base: GatewayBase, wan: WanFederationPlan) -> list[ClusterSpec]:
     """``server.<dc>.<domain>`` per remote datacenter (with TCP keepalive when enabled),
     ``<node>.server.<dc>.<domain>`` per local server and ``server.<dc>.<domain>`` for all
     of them."""
-    wan = plan.wan_federation
-    if wan is None:
-        return []
-    timeout = naming.ms_duration(plan.options.connect_timeout_ms)
-    keepalive = remote_tcp_keepalive(plan.options)
+    timeout = naming.ms_duration(base.options.connect_timeout_ms)
+    keepalive = remote_tcp_keepalive(base.options)
     out = [
         ClusterSpec(
             name=servers.cluster,
