@@ -5,7 +5,6 @@ Everything here is a pure function returning fresh dicts; nothing knows about Co
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -14,8 +13,6 @@ __all__ = [
     "CLUSTER_TYPE",
     "LISTENER_TYPE",
     "eds_config",
-    "lb_endpoint",
-    "load_assignment",
     "sni_cluster_filter",
     "socket_address",
     "tcp_proxy_filter",
@@ -62,30 +59,6 @@ def socket_address(address: str, port: int) -> dict[str, Any]:
 def eds_config() -> dict[str, Any]:
     """EDS over ADS, as Consul configures every EDS cluster."""
     return {"eds_config": {"ads": {}, "resource_api_version": "V3"}}
-
-
-def lb_endpoint(
-    address: str,
-    port: int,
-    *,
-    health: str | None = None,
-    weight: int | None = None,
-) -> dict[str, Any]:
-    """One LbEndpoint; ``health`` is an Envoy HealthStatus name (``HEALTHY``, ...)."""
-    ep: dict[str, Any] = {"endpoint": {"address": socket_address(address, port)}}
-    if health is not None:
-        ep["health_status"] = health
-    if weight is not None:
-        ep["load_balancing_weight"] = weight
-    return ep
-
-
-def load_assignment(cluster_name: str, endpoints: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """A ClusterLoadAssignment with one locality group (Consul's shape; no ``@type``)."""
-    return {
-        "cluster_name": cluster_name,
-        "endpoints": [{"lb_endpoints": [dict(e) for e in endpoints]}],
-    }
 
 
 def tcp_proxy_filter(stat_prefix: str, cluster: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ service), read on demand: only WAN federation and peering through mesh gateways 
 
 Each :class:`Instance` carries its node registration, its Consul health and weight
 (:func:`endpoint_health`) and can describe itself as a filter context
-(:meth:`Instance.filter_context`).
+(:meth:`Instance.filter_view`).
 
 The local agent's registrations (``Mesh.services``) are instances of the local
 datacenter and partition too: they live on node ``Mesh.node_name`` (default ``local``)
@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
 from typing import Any, NamedTuple
 
-from meshgw._values import plain_copy
 from meshgw.model.catalog import CatalogEntry, Health
 from meshgw.model.common import ProxyMode, ServiceAddress, ServiceKind
 from meshgw.model.mesh import Mesh
@@ -124,12 +123,6 @@ class Instance(NamedTuple):
     def health_and_weight(self, only_passing: bool = False) -> tuple[str, int]:
         """``(health, weight)``, with a subset's ``OnlyPassing`` applied when asked."""
         return (self.passing_health if only_passing else self.health), self.weight
-
-    def filter_context(self) -> dict[str, Any]:
-        """This instance as a :mod:`meshgw.filters` context (Consul's ``CheckServiceNode``
-        field names), as plain, freshly built dicts and lists."""
-        context: dict[str, Any] = plain_copy(self.filter_view())
-        return context
 
     def filter_view(self) -> Mapping[str, Any]:
         """The same context as a mapping whose parts are built when first read: a filter
