@@ -21,11 +21,13 @@ The precedence (highest first; the first non-empty value wins, ``none`` is a val
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from enum import Enum
 from typing import Any
 
 import attrs
 
 from meshgw._resolve import lookup
+from meshgw._resolve.chain import compile_chain
 from meshgw.errors import LookupFailed, MeshgwError, Problem, UsageError, ValidationError
 from meshgw.model.common import GatewayMode, ServiceKind
 from meshgw.model.entries import ProxyDefaults, ServiceDefaults, UpstreamConfig
@@ -44,6 +46,8 @@ __all__ = [
     "LayerValue",
     "ModeResolution",
     "ModeTarget",
+    "Route",
+    "TargetResolution",
     "explain",
     "resolve_mode",
     "resolve_target_mode",
@@ -63,11 +67,24 @@ LAYERS: tuple[str, ...] = (
 #: ``source`` when no layer sets a mode.
 DEFAULT_SOURCE = "default"
 
-ROUTE_DIRECT = "direct"
-ROUTE_LOCAL_GATEWAY = "local-gateway"
-ROUTE_REMOTE_GATEWAY = "remote-gateway"
+
+class Route(str, Enum):
+    """Which way an upstream target's traffic goes. A ``str``: ``route == "direct"``
+    works, and a typo such as ``Route("local_gateway")`` fails loudly."""
+
+    DIRECT = "direct"
+    LOCAL_GATEWAY = "local-gateway"
+    REMOTE_GATEWAY = "remote-gateway"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ROUTE_DIRECT = Route.DIRECT
+ROUTE_LOCAL_GATEWAY = Route.LOCAL_GATEWAY
+ROUTE_REMOTE_GATEWAY = Route.REMOTE_GATEWAY
 #: Every possible ``route``.
-ROUTES: tuple[str, ...] = (ROUTE_DIRECT, ROUTE_LOCAL_GATEWAY, ROUTE_REMOTE_GATEWAY)
+ROUTES: tuple[Route, ...] = tuple(Route)
 
 _DEFAULT = "default"  # Consul's name for the default namespace and partition
 _UNSET = GatewayMode.DEFAULT
@@ -148,7 +165,7 @@ class ModeResolution:
     mode: GatewayMode
     source: str
     layers: tuple[LayerValue, ...]
-    route: str
+    route: Route
     reason: str
     override_mode: GatewayMode
     chain_mode: GatewayMode
@@ -162,6 +179,14 @@ class ModeResolution:
                 return value
         raise LookupFailed(f"no layer {name!r} (layers: {', '.join(LAYERS)})")
 
+    def render_layers(self) -> str:
+        """Every layer, highest precedence first: name, mode (``-`` when unset), where
+        it was read from — the table docs/modes.md shows."""
+        width = max(len(layer) for layer in LAYERS) + 3
+        return "".join(
+            f"{v.layer:<{width}}{(v.mode.value or '-'):<8}{v.detail}\n" for v in self.layers
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able mapping (modes as plain strings)."""
         return {
@@ -170,13 +195,36 @@ class ModeResolution:
             "target": self.target.to_dict(),
             "mode": self.mode.value,
             "source": self.source,
-            "route": self.route,
+            "route": self.route.value,
             "reason": self.reason,
             "override_mode": self.override_mode.value,
             "chain_mode": self.chain_mode.value,
             "customized": self.customized,
             "external": self.external,
             "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+
+@attrs.frozen(kw_only=True)
+class TargetResolution:
+    """One target of an upstream's discovery chain (after ``service-resolver``
+    redirects): ``role`` is ``"primary"`` or ``"failover"``, ``target`` Consul's target
+    id, and ``resolution`` that target's own mode and route."""
+
+    upstream: str
+    role: str
+    target: str
+    resolution: ModeResolution
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "upstream": self.upstream,
+            "role": self.role,
+            "target": self.target,
+            "mode": self.resolution.mode.value,
+            "source": self.resolution.source,
+            "route": self.resolution.route.value,
+            "reason": self.resolution.reason,
         }
 
 
@@ -197,6 +245,11 @@ class Explanation:
     partition: str
     resolutions: tuple[ModeResolution, ...] = ()
     note: str = ""
+    #: Every upstream's discovery-chain targets, when a resolver redirects or fails over
+    #: (upstreams whose chain is just their own target are not listed).
+    targets: tuple[TargetResolution, ...] = ()
+    #: Why an upstream's chain could not be compiled (upstream id → message).
+    chain_problems: tuple[tuple[str, str], ...] = ()
 
     def __iter__(self) -> Iterator[ModeResolution]:
         return iter(self.resolutions)
@@ -207,8 +260,46 @@ class Explanation:
     def __str__(self) -> str:
         return self.render()
 
-    def render(self) -> str:
-        """A deterministic text table: one row per upstream, the reason last."""
+    def only(self, upstream: str) -> Explanation:
+        """The explanation of one upstream (its Envoy id or destination name)."""
+        chosen = [r for r in self.resolutions if upstream in (r.upstream, r.target.service)]
+        if not chosen:
+            known = ", ".join(r.upstream for r in self.resolutions) or "none"
+            raise LookupFailed(
+                f"{self.service!r} has no upstream {upstream!r} (upstreams: {known})"
+            )
+        ids = {r.upstream for r in chosen}
+        return attrs.evolve(
+            self,
+            resolutions=tuple(chosen),
+            targets=tuple(t for t in self.targets if t.upstream in ids),
+            chain_problems=tuple(p for p in self.chain_problems if p[0] in ids),
+        )
+
+    def render(self, verbose: bool = False) -> str:
+        """A deterministic text table: one row per upstream, the reason last. With
+        ``verbose``, every upstream's eight layers and its chain's targets follow."""
+        text = self._table()
+        if not verbose:
+            return text
+        parts = [text]
+        for r in self.resolutions:
+            parts.append(f"\n{r.upstream}: layers (highest precedence first)\n")
+            parts.append(r.render_layers())
+            targets = [t for t in self.targets if t.upstream == r.upstream]
+            if targets:
+                parts.append(f"{r.upstream}: discovery chain targets\n")
+                parts.extend(
+                    f"  {t.role:<9}{t.target}  {t.resolution.mode.value or '-'} "
+                    f"({t.resolution.source}) → {t.resolution.route}: {t.resolution.reason}\n"
+                    for t in targets
+                )
+            for upstream, problem in self.chain_problems:
+                if upstream == r.upstream:
+                    parts.append(f"{r.upstream}: discovery chain not compiled: {problem}\n")
+        return "".join(parts)
+
+    def _table(self) -> str:
         where = f"datacenter {self.datacenter}, partition {self.partition}"
         if not self.resolutions:
             return f"{self.service} ({where}): {self.note or 'no upstreams'}\n"
@@ -240,6 +331,8 @@ class Explanation:
             "partition": self.partition,
             "note": self.note,
             "resolutions": [r.to_dict() for r in self.resolutions],
+            "targets": [t.to_dict() for t in self.targets],
+            "chain_problems": [{"upstream": u, "problem": m} for u, m in self.chain_problems],
         }
 
 
@@ -339,16 +432,71 @@ def explain(service: Service | str, mesh: Mesh | None = None) -> Explanation:
         return Explanation(service=sid, datacenter=datacenter, partition=partition, note=note)
     ctx = _context(service, mesh)
     resolutions = []
+    targets: list[TargetResolution] = []
+    problems: list[tuple[str, str]] = []
     for up in ctx.proxy.upstreams:
         flavour = _flavour(up)
-        resolutions.append(_resolve(ctx, up, flavour, _upstream_target(ctx, up, flavour), mesh))
+        res = _resolve(ctx, up, flavour, _upstream_target(ctx, up, flavour), mesh)
+        resolutions.append(res)
+        if flavour == _SERVICE:
+            try:
+                targets.extend(_chain_targets(ctx, up, res, mesh))
+            except MeshgwError as exc:
+                problems.append((res.upstream, str(exc)))
     return Explanation(
         service=sid,
         datacenter=datacenter,
         partition=partition,
         resolutions=tuple(resolutions),
         note="" if resolutions else "no explicit upstreams",
+        targets=tuple(targets),
+        chain_problems=tuple(problems),
     )
+
+
+def _chain_targets(
+    ctx: _Context, up: Upstream, res: ModeResolution, mesh: Mesh
+) -> list[TargetResolution]:
+    """The chain's targets with their own modes, when the chain is more than the
+    upstream's own target (a redirect, a default subset or failover)."""
+    chain = compile_chain(
+        mesh,
+        res.target.service,
+        namespace=res.target.namespace,
+        partition=res.target.partition,
+        datacenter=res.target.datacenter,
+    )
+    primary = chain.primary
+    same = (
+        primary.service == res.target.service
+        and primary.datacenter == res.target.datacenter
+        and primary.partition == res.target.partition
+        and primary.namespace == res.target.namespace
+        and not primary.peer
+    )
+    if same and not chain.failover:
+        return []
+    out = []
+    for role, target in [("primary", primary), *(("failover", t) for t in chain.failover)]:
+        resolution = _resolve(
+            ctx,
+            up,
+            _SERVICE,
+            ModeTarget(
+                service=target.service,
+                namespace=target.namespace,
+                partition=target.partition,
+                datacenter=target.datacenter,
+                peer=target.peer,
+            ),
+            mesh,
+        )
+        out.append(
+            TargetResolution(
+                upstream=res.upstream, role=role, target=target.id, resolution=resolution
+            )
+        )
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -741,7 +889,7 @@ def _route(
     mode: GatewayMode,
     source: str,
     external: bool,
-) -> tuple[str, str]:
+) -> tuple[Route, str]:
     """The route and a one-sentence reason."""
     decided = f"mode {mode.value} from {source}"
     if flavour == _QUERY:
