@@ -121,21 +121,6 @@ def _typed_san(golden: Resources) -> int:
     return count
 
 
-def _rbac_allows_mesh(golden: Resources) -> int:
-    """meshgw does not model intentions: the public listener's RBAC filter allows every
-    peer the mTLS layer accepted (a DENY action with no policies), where Consul's fixture
-    has default-deny intentions (empty rules)."""
-    count = 0
-    for listener in golden.get("listeners", []):
-        for chain in listener["filter_chains"]:
-            for f in chain["filters"]:
-                if f["name"] == "envoy.filters.network.rbac":
-                    assert f["typed_config"]["rules"] == {}
-                    f["typed_config"]["rules"] = {"action": "DENY"}
-                    count += 1
-    return count
-
-
 def _query_san(golden: Resources) -> int:
     """Prepared query geo-cache: meshgw cannot evaluate it offline, so its cluster accepts
     any SPIFFE ID of the trust domain instead of those of the query's results."""
@@ -165,7 +150,6 @@ def _query_endpoints(golden: Resources) -> int:
 #: (docs/sidecar.md lists them too).
 EXPECTED_DIFFS: list[tuple[str, Callable[[Resources], int]]] = [
     ("match_typed_subject_alt_names", _typed_san),
-    ("RBAC allows the mesh", _rbac_allows_mesh),
     ("prepared query SAN", _query_san),
     ("prepared query endpoints", _query_endpoints),
 ]

@@ -24,6 +24,7 @@ from meshgw.model.entries import (
     OtherConfigEntry,
     ProxyDefaults,
     ServiceDefaults,
+    ServiceIntentions,
     ServiceResolver,
 )
 
@@ -630,10 +631,20 @@ def test_mesh_entry() -> None:
 
 
 def test_unmodelled_kind_is_kept_verbatim() -> None:
-    (entry,) = meshgw.load(PAIRS / "service-intentions.hcl").config_entries
+    text = 'Kind = "service-router"\nName = "api"\nRoutes = [{ Match = {} }]\n'
+    (entry,) = meshgw.loads(text, format="hcl").config_entries
     assert isinstance(entry, OtherConfigEntry)
+    assert (entry.kind, entry.name) == ("service-router", "api")
+    assert entry.body["Routes"] == [{"Match": {}}]
+
+
+def test_service_intentions_are_modelled() -> None:
+    (entry,) = meshgw.load(PAIRS / "service-intentions.hcl").config_entries
+    assert isinstance(entry, ServiceIntentions)
     assert (entry.kind, entry.name) == ("service-intentions", "api")
-    assert entry.body["Sources"] == [{"Name": "web", "Action": "allow"}]
+    (source,) = entry.sources
+    assert (source.name, source.action, source.permissions) == ("web", "allow", ())
+    assert source.source is not None and source.source.line == 4
 
 
 def test_config_entries_bootstrap_in_agent_config() -> None:

@@ -722,8 +722,11 @@ def test_http_sidecar_and_bind_options(tls: dict[str, str]) -> None:
     }
     out = translate(mesh_dict(tls, [], proxy={"config": config}))
     listener = by_name(out["listeners"])["public_listener:127.0.0.2:21500"]
-    hcm = listener["filter_chains"][0]["filters"][1]
+    # As in Consul: no network RBAC filter; the HTTP one runs in the connection manager.
+    (hcm,) = listener["filter_chains"][0]["filters"]
     assert hcm["name"] == "envoy.filters.network.http_connection_manager"
+    http_filters = [f["name"] for f in hcm["typed_config"]["http_filters"]]
+    assert http_filters == ["envoy.filters.http.rbac", "envoy.filters.http.router"]
     local = by_name(out["clusters"])["local_app"]
     assert local["connect_timeout"] == "1.500s"
     assert "typed_extension_protocol_options" in local

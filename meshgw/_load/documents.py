@@ -25,18 +25,21 @@ from meshgw._load.parts import Document, Parts
 from meshgw._values import by_norm_key, describe, norm_key, plain_copy, unwrap_block
 from meshgw.errors import MeshgwError, MeshgwWarning, UsageError, ValidationError
 from meshgw.model.catalog import CatalogEntry
-from meshgw.model.common import ServiceKind
+from meshgw.model.common import ServiceKind, Source
 from meshgw.model.entries import (
+    ConfigEntry,
     ExportedServices,
     MeshConfigEntry,
     OtherConfigEntry,
     ProxyDefaults,
     ServiceDefaults,
+    ServiceIntentions,
     ServiceResolver,
 )
 from meshgw.model.mesh import (
     DEFAULT_DATACENTER,
     DEFAULT_TRUST_DOMAIN,
+    AclSettings,
     AgentConnect,
     Mesh,
     Peer,
@@ -52,6 +55,7 @@ CONFIG_ENTRY_CLASSES: dict[str, type] = {
     "service-defaults": ServiceDefaults,
     "service-resolver": ServiceResolver,
     "exported-services": ExportedServices,
+    "service-intentions": ServiceIntentions,
     "mesh": MeshConfigEntry,
 }
 #: Consul kinds meshgw keeps without interpreting them.
@@ -59,7 +63,6 @@ OTHER_CONFIG_KINDS = frozenset(
     {
         "service-router",
         "service-splitter",
-        "service-intentions",
         "ingress-gateway",
         "terminating-gateway",
         "sameness-group",
@@ -410,11 +413,27 @@ def _add_entry(doc: Document, parts: Parts, raw: Any, path: tuple[PathElem, ...]
             hint = "expected one of: " + ", ".join(sorted(_ENTRY_KINDS))
         doc.report((*path, "kind"), f'invalid config entry kind "{kind}" ({hint})')
         return
-    entry = _structure(doc, raw, cls, path)
-    if entry is not None:
-        if entry.kind != kind:
-            entry = attrs.evolve(entry, kind=kind)
-        parts.entries.append((entry, doc, path))
+    structured: ConfigEntry | None = _structure(doc, raw, cls, path)
+    if structured is not None:
+        if structured.kind != kind:
+            structured = attrs.evolve(structured, kind=kind)
+        if isinstance(structured, ServiceIntentions):
+            structured = _locate_sources(structured, doc, path)
+        parts.entries.append((structured, doc, path))
+
+
+def _locate_sources(
+    entry: ServiceIntentions, doc: Document, path: tuple[PathElem, ...]
+) -> ServiceIntentions:
+    """Give every intention source its line (explain and trace cite it), also when the
+    entry came through a section read without positions (``config_entries``)."""
+    sources = tuple(
+        src
+        if src.source is not None and src.source.line is not None
+        else attrs.evolve(src, source=Source(doc.name, doc.line((*path, "sources", i))))
+        for i, src in enumerate(entry.sources)
+    )
+    return attrs.evolve(entry, sources=sources)
 
 
 @attrs.frozen
@@ -436,6 +455,7 @@ class _MeshFile:
     advertise_addr: str = ""
     primary_gateways: tuple[str, ...] = ()
     connect: AgentConnect | None = None
+    default_intention_policy: str = ""
     config_entries: _ConfigEntries | None = None
     peers: tuple[Peer, ...] = ()
     mesh_tls: TlsSettings | None = None
@@ -453,7 +473,9 @@ _MESH_SETTINGS = (
     "advertise_addr",
     "primary_gateways",
     "connect",
+    "default_intention_policy",
     "mesh_tls",
+    "acl",
 )
 
 
@@ -472,6 +494,10 @@ def _collect_mesh_file(doc: Document, parts: Parts, raw: Mapping[str, Any]) -> N
                 doc.report((nkey,), f"{key!r} repeats {sections[nkey][0]!r}")
                 continue
             sections[nkey] = (key, value)
+        elif nkey == "acl":
+            acl = _acl_settings(doc, value)
+            if acl is not None:
+                parts.settings["acl"] = (acl, doc.name)
         elif nkey not in AGENT_KEYS_IGNORED:
             kept[key] = value
     mesh_file = _structure(doc, kept, _MeshFile, ())
@@ -486,7 +512,15 @@ def _collect_mesh_file(doc: Document, parts: Parts, raw: Mapping[str, Any]) -> N
         },
         doc,
     )
+    if mesh_file.default_intention_policy not in ("", "allow", "deny"):
+        doc.report(
+            ("default_intention_policy",),
+            f'invalid default intention policy "{mesh_file.default_intention_policy}" '
+            '(expected "allow" or "deny")',
+        )
     for name in _MESH_SETTINGS:
+        if name == "acl":
+            continue
         value = getattr(mesh_file, name)
         if value not in ("", (), None):
             parts.settings[name] = (value, doc.name)
@@ -518,6 +552,35 @@ def _collect_mesh_file(doc: Document, parts: Parts, raw: Mapping[str, Any]) -> N
             _collect_item(doc, parts, item, ("catalog", i))
     for i, peer in enumerate(mesh_file.peers):
         parts.peers.append((peer, doc, ("peers", i)))
+
+
+def _acl_settings(doc: Document, raw: Any) -> AclSettings | None:
+    """``enabled`` and ``default_policy`` of the agent's ``acl`` block. The rest of the
+    block (tokens among it) is neither read nor kept."""
+    raw = unwrap_block(raw)
+    if not isinstance(raw, Mapping):
+        doc.report(("acl",), f"expected an object, got {describe(raw)}")
+        return None
+    keys = by_norm_key(raw)
+    enabled = keys.get("enabled", False)
+    policy = keys.get("defaultpolicy", "")
+    ok = True
+    if not isinstance(enabled, bool):
+        doc.report(("acl", "enabled"), f"expected true or false, got {describe(enabled)}")
+        ok = False
+    if policy not in ("", "allow", "deny"):
+        doc.report(
+            ("acl", "default_policy"),
+            f'invalid ACL default policy {describe(policy)} (expected "allow" or "deny")',
+        )
+        ok = False
+    if not ok:
+        return None
+    return AclSettings(
+        enabled=enabled,
+        default_policy=policy,
+        source=Source(doc.name, doc.line(("acl",))),
+    )
 
 
 # --- expansion, validation and merging ------------------------------------------------

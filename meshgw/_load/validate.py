@@ -12,6 +12,7 @@ from typing import Any
 
 from meshgw import _names, naming
 from meshgw._load.convert import PathElem
+from meshgw._load.intentions import validate_intentions
 from meshgw._load.parts import Document, Parts
 from meshgw._values import by_norm_key, ip_version, is_ip, norm_key, unwrap_block
 from meshgw.errors import MeshgwError, ParseError
@@ -22,6 +23,7 @@ from meshgw.model.entries import (
     ExportedServices,
     ProxyDefaults,
     ServiceDefaults,
+    ServiceIntentions,
     ServiceResolver,
     UpstreamConfig,
 )
@@ -77,6 +79,9 @@ def validate_parts(parts: Parts, settings: Mapping[str, Any]) -> None:
             _resolver(entry, doc, path)
         elif isinstance(entry, ExportedServices):
             _exported(entry, doc, path)
+        elif isinstance(entry, ServiceIntentions):
+            validate_intentions(entry, doc, path)
+            _meta(entry.meta, doc, (*path, "meta"))
     seen_peers: set[tuple[str, str]] = set()
     for peer, doc, path in parts.peers:
         if not peer.name:

@@ -3,9 +3,10 @@ would give them, with upstreams across datacenters reached as their mesh gateway
 
 :func:`translate_sidecar` plans, then assembles:
 
-* the **inbound** side: ``public_listener:<addr>:<port>`` (RBAC that admits every peer the
-  mTLS layer accepted, then ``tcp_proxy`` -- or an HTTP connection manager for
-  ``http``/``http2``/``grpc`` -- to ``local_app``) and the ``local_app`` cluster;
+* the **inbound** side: ``public_listener:<addr>:<port>`` (the destination's intentions as
+  an RBAC filter (:mod:`meshgw._plan.rbac`), then ``tcp_proxy`` -- or an HTTP connection
+  manager with the HTTP RBAC filter for ``http``/``http2``/``grpc`` -- to ``local_app``)
+  and the ``local_app`` cluster;
 * per **upstream**: a listener on its local bind address, the clusters of its discovery
   chain (:mod:`meshgw.chain`; one per target, behind an aggregate cluster when the
   resolver fails over) and their endpoints, chosen per target by the resolved mesh
@@ -27,11 +28,16 @@ from typing import Any, Literal
 import attrs
 
 from meshgw._envoy.endpoints import Endpoint, cluster_load_assignment
+from meshgw._envoy.rbac import (
+    NETWORK_RBAC_FILTER,
+    RbacPolicy,
+    http_rbac_filter,
+    network_rbac_filter,
+)
 from meshgw._envoy.resources import (
     AGGREGATE_CLUSTER_TYPE,
     HCM_TYPE,
     HTTP_PROTOCOL_OPTIONS_TYPE,
-    RBAC_TYPE,
     ROUTER_TYPE,
     eds_config,
     socket_address,
@@ -40,8 +46,10 @@ from meshgw._envoy.resources import (
 )
 from meshgw._envoy.tls import TlsContexts, TlsIdentity, uri_san_exact, uri_san_prefix
 from meshgw._filters import compile_filter
+from meshgw._plan.rbac import inbound_rbac
 from meshgw._resolve.catalog import HEALTHY, UNHEALTHY, CatalogView, Instance, build_view
 from meshgw._resolve.chain import ChainTarget, DiscoveryChain, compile_chain
+from meshgw._resolve.intentions import inbound_policy
 from meshgw._resolve.modes import (
     ROUTE_LOCAL_GATEWAY,
     ROUTE_REMOTE_GATEWAY,
@@ -343,24 +351,31 @@ def _inbound(ctx: _Context, out: _Output) -> None:
             "(set the registration's port or proxy.config bind_port)"
         )
     name = listener_name(PUBLIC_LISTENER, address, port)
+    http = opts.protocol in _HTTP_PROTOCOLS
+    rbac = _inbound_rbac(ctx, http=http)
     if opts.envoy_public_listener_json:
-        listener = _public_listener_from_json(ctx, opts.envoy_public_listener_json, name)
+        listener = _public_listener_from_json(
+            ctx, opts.envoy_public_listener_json, name, rbac, http=http
+        )
     else:
-        if opts.protocol in _HTTP_PROTOCOLS:
+        if http:
             terminal = _http_connection_manager(
-                PUBLIC_LISTENER, PUBLIC_LISTENER, LOCAL_APP_CLUSTER, opts.protocol
+                PUBLIC_LISTENER,
+                PUBLIC_LISTENER,
+                LOCAL_APP_CLUSTER,
+                opts.protocol,
+                authz=http_rbac_filter(rbac),
             )
+            filters = [terminal]
         else:
-            terminal = tcp_proxy_filter(PUBLIC_LISTENER, LOCAL_APP_CLUSTER)
+            filters = [
+                network_rbac_filter(rbac, CONNECT_AUTHZ_STAT_PREFIX),
+                tcp_proxy_filter(PUBLIC_LISTENER, LOCAL_APP_CLUSTER),
+            ]
         listener = {
             "name": name,
             "address": socket_address(address, port),
-            "filter_chains": [
-                {
-                    "filters": [_rbac_filter(), terminal],
-                    "transport_socket": ctx.tls.downstream(),
-                }
-            ],
+            "filter_chains": [{"filters": filters, "transport_socket": ctx.tls.downstream()}],
             "traffic_direction": "INBOUND",
         }
     out.listener(listener, f"{address}:{port}", "the public listener")
@@ -373,16 +388,12 @@ def _inbound(ctx: _Context, out: _Output) -> None:
     out.cluster(cluster, None, "the local app")
 
 
-def _rbac_filter() -> dict[str, Any]:
-    # meshgw does not model intentions: the mTLS layer already admits only certificates
-    # of the mesh's CA. A DENY policy set with no policies matches nothing, so Envoy
-    # allows every connection that got this far (docs/sidecar.md).
-    return {
-        "name": "envoy.filters.network.rbac",
-        "typed_config": typed(
-            RBAC_TYPE, rules={"action": "DENY"}, stat_prefix=CONNECT_AUTHZ_STAT_PREFIX
-        ),
-    }
+def _inbound_rbac(ctx: _Context, *, http: bool) -> RbacPolicy:
+    """The destination service's intentions as the public listener's RBAC policy."""
+    policy = inbound_policy(ctx.mesh, ctx.downstream, ctx.namespace, ctx.partition)
+    for message in policy.skipped:
+        ctx.warn(f"{ctx.sid!r}: {message}")
+    return inbound_rbac(policy, http=http)
 
 
 def _local_app_cluster(ctx: _Context) -> dict[str, Any]:
@@ -421,10 +432,13 @@ def _destination_port(ctx: _Context) -> int:
     return 0
 
 
-def _public_listener_from_json(ctx: _Context, text: str, name: str) -> dict[str, Any]:
+def _public_listener_from_json(
+    ctx: _Context, text: str, name: str, rbac: RbacPolicy, *, http: bool
+) -> dict[str, Any]:
     """The ``envoy_public_listener_json`` escape hatch, with the connect filters added as
-    Consul does: the RBAC filter first in every chain, and the mTLS transport socket
-    unless some chain already has one."""
+    Consul does: for an HTTP service the HTTP RBAC filter first in every HTTP connection
+    manager (when every chain has one), else the network RBAC filter first in every
+    chain; and the mTLS transport socket unless some chain already has one."""
     listener = _resource_from_json(text, "envoy_public_listener_json")
     listener.setdefault("name", name)
     chains = listener.get("filter_chains", listener.get("filterChains"))
@@ -446,13 +460,41 @@ def _public_listener_from_json(ctx: _Context, text: str, name: str) -> dict[str,
             raise TranslationError(
                 f"{ctx.sid!r}: envoy_public_listener_json filters must be a list"
             )
-        if not any(
-            isinstance(f, Mapping) and f.get("name") == _rbac_filter()["name"] for f in filters
-        ):
-            filters.insert(0, _rbac_filter())
-        if not has_tls:
+    if not (http and _inject_http_rbac(chains, http_rbac_filter(rbac))):
+        for chain in chains:
+            filters = chain["filters"]
+            if not any(
+                isinstance(f, Mapping) and f.get("name") == NETWORK_RBAC_FILTER for f in filters
+            ):
+                filters.insert(0, network_rbac_filter(rbac, CONNECT_AUTHZ_STAT_PREFIX))
+    if not has_tls:
+        for chain in chains:
             chain["transport_socket"] = ctx.tls.downstream()
     return listener
+
+
+_HCM_NAMES = ("envoy.filters.network.http_connection_manager", "envoy.http_connection_manager")
+
+
+def _inject_http_rbac(chains: list[dict[str, Any]], authz: dict[str, Any]) -> bool:
+    """Consul's injectHTTPFilterOnFilterChains: ``authz`` first in the HTTP filters of the
+    connection manager of every chain; ``False`` (nothing changed) unless every chain has
+    one."""
+    managers = []
+    for chain in chains:
+        found = [
+            f.get("typed_config", f.get("typedConfig"))
+            for f in chain["filters"]
+            if isinstance(f, Mapping) and f.get("name") in _HCM_NAMES
+        ]
+        if not found or not isinstance(found[0], dict):
+            return False
+        managers.append(found[0])
+    for hcm in managers:
+        camel = "httpFilters" in hcm and "http_filters" not in hcm
+        key = "httpFilters" if camel else "http_filters"
+        hcm[key] = [authz, *hcm.get(key, [])]
+    return True
 
 
 def _resource_from_json(text: str, option: str) -> dict[str, Any]:
@@ -1057,10 +1099,15 @@ def _http2_protocol_options() -> dict[str, Any]:
 
 
 def _http_connection_manager(
-    stat_prefix: str, route_name: str, cluster: str, protocol: str
+    stat_prefix: str,
+    route_name: str,
+    cluster: str,
+    protocol: str,
+    authz: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An HCM routing every request to ``cluster`` (an inline route configuration: meshgw
-    emits no RDS resources)."""
+    emits no RDS resources), ``authz`` (an HTTP RBAC filter) before the router."""
+    router = {"name": "envoy.filters.http.router", "typed_config": typed(ROUTER_TYPE)}
     config = typed(
         HCM_TYPE,
         stat_prefix=stat_prefix,
@@ -1074,7 +1121,7 @@ def _http_connection_manager(
                 }
             ],
         },
-        http_filters=[{"name": "envoy.filters.http.router", "typed_config": typed(ROUTER_TYPE)}],
+        http_filters=[authz, router] if authz is not None else [router],
     )
     if protocol in _HTTP2_PROTOCOLS:
         config["http2_protocol_options"] = {}

@@ -1,8 +1,8 @@
 """Config entries that shape mesh gateway traffic.
 
-``proxy-defaults``, ``service-defaults``, ``service-resolver``, ``exported-services`` and
-``mesh`` are modelled in full; other Consul kinds load as :class:`OtherConfigEntry`
-(kept, not interpreted).
+``proxy-defaults``, ``service-defaults``, ``service-resolver``, ``exported-services``,
+``service-intentions`` and ``mesh`` are modelled in full; other Consul kinds load as
+:class:`OtherConfigEntry` (kept, not interpreted).
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ __all__ = [
     "ExportedService",
     "ExportedServices",
     "FailoverTarget",
+    "IntentionHTTPHeader",
+    "IntentionHTTPPermission",
+    "IntentionPermission",
     "Limits",
     "LoadBalancer",
     "MeshConfigEntry",
@@ -33,7 +36,9 @@ __all__ = [
     "ResolverSubset",
     "ServiceConsumer",
     "ServiceDefaults",
+    "ServiceIntentions",
     "ServiceResolver",
+    "SourceIntention",
     "UpstreamConfig",
     "UpstreamConfiguration",
 ]
@@ -274,6 +279,84 @@ class MeshConfigEntry:
 
 
 @attrs.frozen
+class IntentionHTTPHeader:
+    """One ``Permissions[].HTTP.Header`` matcher: exactly one of ``present``, ``exact``,
+    ``prefix``, ``suffix`` or ``regex`` (RE2); ``invert`` negates it."""
+
+    name: str = ""
+    present: bool = False
+    exact: str = ""
+    prefix: str = ""
+    suffix: str = ""
+    regex: str = ""
+    invert: bool = False
+
+
+@attrs.frozen
+class IntentionHTTPPermission:
+    """``Permissions[].HTTP``: at most one path matcher, header matchers and methods (all
+    of them must match)."""
+
+    path_exact: str = ""
+    path_prefix: str = ""
+    path_regex: str = ""
+    header: tuple[IntentionHTTPHeader, ...] = ()
+    methods: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class IntentionPermission:
+    """One L7 permission of a source: ``action`` (``allow``/``deny``) for requests its
+    ``http`` matchers match. ``jwt`` is kept so that it can be refused by name."""
+
+    action: str = ""
+    http: IntentionHTTPPermission | None = None
+    jwt: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class SourceIntention:
+    """One ``Sources[]`` entry: who (``name`` may be ``*``; ``namespace``, ``partition``,
+    ``peer`` or ``sameness_group``) and either an ``action`` or L7 ``permissions``.
+
+    ``precedence`` and the ``legacy_*`` fields are what Consul's API returns (intentions
+    migrated from the pre-1.9 API carry them); meshgw accepts them and recomputes the
+    precedence itself.
+    """
+
+    name: str = ""
+    namespace: str = ""
+    partition: str = ""
+    peer: str = ""
+    sameness_group: str = ""
+    action: str = ""
+    permissions: tuple[IntentionPermission, ...] = ()
+    type: str = ""
+    description: str = ""
+    precedence: int = 0
+    legacy_id: str = ""
+    legacy_meta: Mapping[str, str] = attrs.field(factory=dict)
+    legacy_create_time: str = ""
+    legacy_update_time: str = ""
+    source: Source | None = _source()
+
+
+@attrs.frozen
+class ServiceIntentions:
+    """``Kind = "service-intentions"``: who may reach the destination ``name`` (``*``
+    for every service of the namespace)."""
+
+    kind: str = "service-intentions"
+    name: str = ""
+    sources: tuple[SourceIntention, ...] = ()
+    jwt: Mapping[str, Any] = attrs.field(factory=dict)
+    meta: Mapping[str, str] = attrs.field(factory=dict)
+    namespace: str = ""
+    partition: str = ""
+    source: Source | None = _source()
+
+
+@attrs.frozen
 class OtherConfigEntry:
     """A Consul config entry kind meshgw does not interpret (kept verbatim)."""
 
@@ -289,5 +372,6 @@ ConfigEntry = (
     | ServiceResolver
     | ExportedServices
     | MeshConfigEntry
+    | ServiceIntentions
     | OtherConfigEntry
 )

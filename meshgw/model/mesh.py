@@ -24,6 +24,7 @@ from meshgw.model.registration import Service
 __all__ = [
     "DEFAULT_DATACENTER",
     "DEFAULT_TRUST_DOMAIN",
+    "AclSettings",
     "AgentConnect",
     "Mesh",
     "Peer",
@@ -88,6 +89,17 @@ class AgentConnect:
 
 
 @attrs.frozen
+class AclSettings:
+    """The two keys of the agent's ``acl`` block that decide intentions' default:
+    ``enabled`` and ``default_policy`` (``allow`` unless set). Tokens and the other ACL
+    settings are not read (or kept)."""
+
+    enabled: bool = False
+    default_policy: str = ""
+    source: Source | None = _source()
+
+
+@attrs.frozen
 class TlsSettings:
     """Where sidecars find their certificates (see docs/certificates.md).
 
@@ -120,6 +132,8 @@ class Mesh:
     advertise_addr: str = ""
     primary_gateways: tuple[str, ...] = ()
     connect: AgentConnect = AgentConnect()
+    acl: AclSettings = AclSettings()
+    default_intention_policy: str = ""
     services: tuple[Service, ...] = ()
     config_entries: tuple[ConfigEntry, ...] = ()
     catalog: tuple[CatalogEntry, ...] = ()

@@ -10,6 +10,13 @@ datacenter         = "dc1"
 primary_datacenter = "dc1"
 trust_domain       = "11111111-2222-3333-4444-555555555555.consul"
 
+# Consul's snapshot has no intentions and a default-deny ACL policy (its RBAC filter
+# allows nobody: "rules": {}).
+acl {
+  enabled        = true
+  default_policy = "deny"
+}
+
 service {
   kind    = "connect-proxy"
   name    = "web-sidecar-proxy"

@@ -1,0 +1,360 @@
+"""Intentions: which sources may reach a destination service, as Consul decides it.
+
+Consul turns every ``service-intentions`` source into one intention and orders the
+intentions of a destination by precedence (exact names before wildcards, the
+destination counting before the source)::
+
+    9  ns/name  → ns/name          6  ns/name  → ns/*          3  ns/name  → */*
+    8  ns/*     → ns/name          5  ns/*     → ns/*          2  ns/*     → */*
+    7  */*      → ns/name          4  */*      → ns/*          1  */*      → */*
+
+The first intention whose source matches a caller decides (``allow``, ``deny`` or, with
+L7 ``permissions``, per request); when none does, the default decides: the agent's
+``default_intention_policy`` when set, else the ACL default policy (``acl {
+default_policy }``, ``allow`` unless set), and ``allow`` when ACLs are disabled.
+
+Everything here is pure: :func:`decide` answers one source/destination question with the
+intention (and its file:line) that decides it; :func:`inbound_policy` is the data the
+Envoy RBAC builder renders for a destination's public listener.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+from meshgw.model.common import Source
+from meshgw.model.entries import IntentionPermission, ServiceIntentions, SourceIntention
+from meshgw.model.mesh import Mesh
+
+__all__ = [
+    "DefaultPolicy",
+    "Identity",
+    "InboundPolicy",
+    "Intention",
+    "IntentionDecision",
+    "RbacRule",
+    "RbacSource",
+    "Verdict",
+    "decide",
+    "default_policy",
+    "inbound_policy",
+    "intentions_for",
+    "source_matches",
+]
+
+_DEFAULT = "default"
+_WILD = "*"
+
+#: ``allow``/``deny``: the connection's fate; ``l7``: it depends on the request (an L7
+#: intention); ``unknown``: meshgw cannot know (the destination is in a peer cluster).
+Verdict = Literal["allow", "deny", "l7", "unknown"]
+
+
+@attrs.frozen
+class Identity:
+    """Who calls: a service name in a namespace and partition, or imported from a peer."""
+
+    service: str
+    namespace: str = _DEFAULT
+    partition: str = _DEFAULT
+    peer: str = ""
+
+    def __str__(self) -> str:
+        where = f"peer {self.peer}" if self.peer else f"partition {self.partition}"
+        return f"{self.namespace}/{self.service} ({where})"
+
+
+@attrs.frozen
+class Intention:
+    """One source of a ``service-intentions`` entry, normalised as Consul does (an empty
+    source namespace/partition is the destination's; a peer source's namespace is
+    ``default``) and with its precedence."""
+
+    destination: str
+    destination_namespace: str
+    destination_partition: str
+    source_name: str
+    source_namespace: str
+    source_partition: str
+    source_peer: str
+    action: str  # "allow" | "deny" | "" (L7: see permissions)
+    permissions: tuple[IntentionPermission, ...]
+    precedence: int
+    where: Source | None = attrs.field(default=None, eq=False)
+
+    @property
+    def is_l7(self) -> bool:
+        return bool(self.permissions)
+
+    def describe(self) -> str:
+        """``allow default/web → default/api`` (``L7`` for permissions); peers named."""
+        action = "L7" if self.is_l7 else self.action
+        src = f"{self.source_namespace}/{self.source_name}"
+        if self.source_peer:
+            src = f"peer {self.source_peer} {src}"
+        elif self.source_partition != self.destination_partition:
+            src = f"partition {self.source_partition} {src}"
+        return f"{action} {src} → {self.destination_namespace}/{self.destination}"
+
+    def __str__(self) -> str:
+        located = f" ({self.where})" if self.where is not None else ""
+        return self.describe() + located
+
+
+@attrs.frozen
+class DefaultPolicy:
+    """What happens to a caller no intention matches, and which setting says so."""
+
+    allow: bool
+    reason: str
+    where: Source | None = attrs.field(default=None, eq=False)
+
+    def __str__(self) -> str:
+        verdict = "allow" if self.allow else "deny"
+        return f"default {verdict} ({self.reason})"
+
+
+@attrs.frozen
+class IntentionDecision:
+    """The answer to "may this source reach that destination?" with provenance:
+    ``intention`` decides when set, else ``default``."""
+
+    verdict: Verdict
+    source: Identity
+    destination: str
+    intention: Intention | None
+    default: DefaultPolicy
+    reason: str = ""
+
+    @property
+    def allowed(self) -> bool | None:
+        """``True``/``False`` for an L4 answer; ``None`` when it depends on the request
+        or cannot be known."""
+        if self.verdict in ("allow", "deny"):
+            return self.verdict == "allow"
+        return None
+
+    @property
+    def decided_by(self) -> str:
+        """The intention (with its file:line) or the default setting that decides."""
+        if self.reason:
+            return self.reason
+        if self.intention is not None:
+            return str(self.intention)
+        return str(self.default)
+
+    def __str__(self) -> str:
+        return f"{self.verdict}: {self.decided_by}"
+
+
+@attrs.frozen
+class RbacSource:
+    """A source as the RBAC filter matches it: a SPIFFE ID pattern's parts (``*`` for a
+    wildcard name or namespace) and the trust domain its certificate carries."""
+
+    name: str
+    namespace: str
+    partition: str
+    peer: str
+    trust_domain: str
+
+
+@attrs.frozen
+class RbacRule:
+    """One intention of an :class:`InboundPolicy`, in precedence order."""
+
+    source: RbacSource
+    action: str  # "allow" | "deny" | "" (L7)
+    permissions: tuple[IntentionPermission, ...]
+    intention: Intention = attrs.field(eq=False)
+
+
+@attrs.frozen
+class InboundPolicy:
+    """What a destination's public listener enforces: its intentions (highest precedence
+    first, each source at most once) and the default."""
+
+    destination: str
+    default_allow: bool
+    rules: tuple[RbacRule, ...] = ()
+    skipped: tuple[str, ...] = ()  # why an intention was left out (a warning each)
+
+
+# --------------------------------------------------------------------------------------
+# The default
+
+
+def default_policy(mesh: Mesh) -> DefaultPolicy:
+    """Consul's default intention decision for ``mesh``'s agents."""
+    if mesh.default_intention_policy:
+        return DefaultPolicy(
+            mesh.default_intention_policy == "allow",
+            f'default_intention_policy = "{mesh.default_intention_policy}"',
+        )
+    acl = mesh.acl
+    if not acl.enabled:
+        return DefaultPolicy(True, "ACLs are disabled", acl.source)
+    policy = acl.default_policy or "allow"
+    written = acl.default_policy and f'acl.default_policy = "{policy}"'
+    reason = written or 'acl.default_policy unset: "allow"'
+    if acl.source is not None:
+        reason += f" at {acl.source}"
+    return DefaultPolicy(policy == "allow", reason, acl.source)
+
+
+# --------------------------------------------------------------------------------------
+# Intentions of a destination
+
+
+def _precedence(dest_name: str, dest_ns: str, src_name: str, src_ns: str) -> int:
+    # Consul's computeIntentionPrecedence.
+    top = {2: 9, 1: 6, 0: 3}[_exact(dest_name, dest_ns)]
+    return top - (2 - _exact(src_name, src_ns))
+
+
+def _exact(name: str, namespace: str) -> int:
+    if namespace == _WILD:
+        return 0
+    return 1 if name == _WILD else 2
+
+
+def _normalise(entry: ServiceIntentions, src: SourceIntention) -> Intention:
+    dest_ns = entry.namespace or _DEFAULT
+    dest_ap = entry.partition or _DEFAULT
+    if src.peer or src.sameness_group:
+        ns, ap = src.namespace or _DEFAULT, ""
+    else:
+        # MergeNoWildcard: an unset source namespace/partition is the destination's.
+        ns = src.namespace or (dest_ns if dest_ns != _WILD else _DEFAULT)
+        ap = src.partition or dest_ap
+    return Intention(
+        destination=entry.name,
+        destination_namespace=dest_ns,
+        destination_partition=dest_ap,
+        source_name=src.name,
+        source_namespace=ns,
+        source_partition=ap,
+        source_peer=src.peer,
+        action=src.action,
+        permissions=src.permissions,
+        precedence=_precedence(entry.name, dest_ns, src.name, ns),
+        where=src.source,
+    )
+
+
+def _sort_key(ixn: Intention) -> tuple[int, str, str, str, str, str, str, str]:
+    # Highest precedence first; ties broken on the canonical tuple, as Consul's
+    # IntentionPrecedenceSorter does (the order among ties never changes a decision).
+    return (
+        -ixn.precedence,
+        ixn.source_peer,
+        ixn.source_partition,
+        ixn.source_namespace,
+        ixn.source_name,
+        ixn.destination_partition,
+        ixn.destination_namespace,
+        ixn.destination,
+    )
+
+
+def intentions_for(
+    mesh: Mesh, destination: str, namespace: str = "", partition: str = ""
+) -> tuple[Intention, ...]:
+    """Every intention that applies to ``destination`` (exact and wildcard entries),
+    highest precedence first. Sameness-group sources are not included (the loader
+    refuses them)."""
+    ns = namespace or _DEFAULT
+    ap = partition or mesh.local_partition
+    found: list[Intention] = []
+    for entry in mesh.config_entries:
+        if not isinstance(entry, ServiceIntentions):
+            continue
+        if (entry.partition or _DEFAULT) != ap:
+            continue
+        if (entry.namespace or _DEFAULT) not in (ns, _WILD):
+            continue
+        if entry.name not in (destination, _WILD):
+            continue
+        found.extend(_normalise(entry, src) for src in entry.sources if not src.sameness_group)
+    return tuple(sorted(found, key=_sort_key))
+
+
+def source_matches(ixn: Intention, source: Identity) -> bool:
+    """Whether ``source`` is one of the callers ``ixn`` names."""
+    if ixn.source_peer != source.peer:
+        return False
+    if not source.peer and ixn.source_partition != (source.partition or _DEFAULT):
+        return False
+    if ixn.source_namespace not in (_WILD, source.namespace or _DEFAULT):
+        return False
+    return ixn.source_name in (_WILD, source.service)
+
+
+def decide(
+    mesh: Mesh,
+    source: Identity,
+    destination: str,
+    namespace: str = "",
+    partition: str = "",
+) -> IntentionDecision:
+    """Whether ``source`` may open a connection to ``destination``: the first matching
+    intention by precedence decides, else the default (:func:`default_policy`)."""
+    default = default_policy(mesh)
+    for ixn in intentions_for(mesh, destination, namespace, partition):
+        if source_matches(ixn, source):
+            verdict: Verdict = "l7" if ixn.is_l7 else ("allow" if ixn.action == "allow" else "deny")
+            return IntentionDecision(verdict, source, destination, ixn, default)
+    return IntentionDecision(
+        "allow" if default.allow else "deny", source, destination, None, default
+    )
+
+
+# --------------------------------------------------------------------------------------
+# What the destination's proxy enforces
+
+
+def inbound_policy(
+    mesh: Mesh, destination: str, namespace: str = "", partition: str = ""
+) -> InboundPolicy:
+    """The RBAC policy data for ``destination``'s public listener: its intentions in
+    precedence order, each source once (a lower-precedence intention naming the same
+    source is dead, as in Consul's removeSameSourceIntentions), with the SPIFFE parts of
+    each source. Intentions from peers the mesh does not know are left out (no
+    certificate of theirs can be validated anyway) and listed in ``skipped``."""
+    rules: list[RbacRule] = []
+    skipped: list[str] = []
+    seen: set[tuple[str, str, str, str]] = set()
+    for ixn in intentions_for(mesh, destination, namespace, partition):
+        key = (ixn.source_peer, ixn.source_partition, ixn.source_namespace, ixn.source_name)
+        if key in seen:
+            continue
+        seen.add(key)
+        if ixn.source_peer:
+            peer = next(
+                (
+                    p
+                    for p in mesh.peers
+                    if p.name == ixn.source_peer
+                    and (p.partition or _DEFAULT) == ixn.destination_partition
+                ),
+                None,
+            )
+            if peer is None or not peer.trust_domain:
+                why = "is not a known peer" if peer is None else "has no trust_domain"
+                skipped.append(f"intention {ixn}: peer {ixn.source_peer!r} {why}; left out")
+                continue
+            rsrc = RbacSource(
+                ixn.source_name,
+                ixn.source_namespace,
+                peer.remote_partition or _DEFAULT,
+                peer.name,
+                peer.trust_domain,
+            )
+        else:
+            rsrc = RbacSource(
+                ixn.source_name, ixn.source_namespace, ixn.source_partition, "", mesh.trust_domain
+            )
+        rules.append(RbacRule(rsrc, ixn.action, ixn.permissions, ixn))
+    return InboundPolicy(destination, default_policy(mesh).allow, tuple(rules), tuple(skipped))
