@@ -21,7 +21,7 @@ from meshgw._plan.gateway import plan_gateway
 from meshgw._resolve.catalog import HEALTHY, UNHEALTHY, build_view, endpoint_health
 from meshgw._translation import bootstrap, translate
 from meshgw._values import is_ip
-from meshgw.errors import MeshgwError, TranslationError, UsageError
+from meshgw.errors import MeshgwError, TranslationError, UsageError, ValidationError
 from meshgw.model import (
     DEFAULT_TRUST_DOMAIN,
     CatalogEntry,
@@ -1409,19 +1409,32 @@ def test_instance_without_any_address_is_an_error() -> None:
 
 
 @pytest.mark.parametrize("choice_count", [1, -3, "five", True])
-def test_invalid_least_request_choice_count(choice_count: Any) -> None:
-    mesh = make_mesh(gateway(), catalog=_subset_catalog(), entries=[resolver("api")])
-    (entry,) = mesh.config_entries
-    lb = LoadBalancer(policy="least_request", least_request_config={"ChoiceCount": choice_count})
-    broken = attrs.evolve(mesh, config_entries=(attrs.evolve(entry, load_balancer=lb),))
-    with pytest.raises(TranslationError, match="ChoiceCount"):
-        translate("mesh-gateway", broken)
+def test_invalid_least_request_choice_count_fails_at_load(choice_count: Any) -> None:
+    lb = {"policy": "least_request", "least_request_config": {"ChoiceCount": choice_count}}
+    with pytest.raises(ValidationError) as info:
+        make_mesh(gateway(), entries=[resolver("api", load_balancer=lb)])
+    (problem,) = info.value.problems
+    assert problem.path == (
+        "config_entries.bootstrap[0].load_balancer.least_request_config.choice_count"
+    )
+    assert problem.message == f"ChoiceCount must be a whole number >= 2, got {choice_count!r}"
 
 
-def test_unknown_load_balancer_policy() -> None:
+def test_unknown_load_balancer_policy_fails_at_load() -> None:
+    with pytest.raises(ValidationError, match=r'unknown policy "fastest"'):
+        make_mesh(gateway(), entries=[resolver("api", load_balancer={"policy": "fastest"})])
+
+
+def test_load_balancer_of_a_mesh_built_in_code_is_not_validated_again() -> None:
+    """Translation trusts what loading checked: values only a Mesh built in code can hold
+    give Envoy's defaults (as Consul, which ignores what it cannot decode)."""
     mesh = make_mesh(gateway(), catalog=_subset_catalog(), entries=[resolver("api")])
     (entry,) = mesh.config_entries
-    lb = LoadBalancer(policy="fastest")
-    broken = attrs.evolve(mesh, config_entries=(attrs.evolve(entry, load_balancer=lb),))
-    with pytest.raises(TranslationError, match=r"unknown LoadBalancer\.Policy 'fastest'"):
-        translate("mesh-gateway", broken)
+    for lb, policy in (
+        (LoadBalancer(policy="least_request", least_request_config={"ChoiceCount": 1}), True),
+        (LoadBalancer(policy="fastest"), False),
+    ):
+        broken = attrs.evolve(mesh, config_entries=(attrs.evolve(entry, load_balancer=lb),))
+        api = by_name(translate("mesh-gateway", broken)["clusters"], sni("api"))
+        assert ("lb_policy" in api) is policy
+        assert "least_request_lb_config" not in api

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from meshgw import loads
 from meshgw._resolve.modes import (
     LAYERS,
     Explanation,
@@ -487,11 +488,46 @@ def test_reasons() -> None:
     assert "prepared-query" in resolve({}, "query").reason
 
 
-def test_invalid_opaque_proxy_defaults_mode() -> None:
-    with pytest.raises(ValidationError, match="mesh_gateway"):
-        resolve({}, pd_config={"mesh_gateway": {"mode": "sideways"}})
-    with pytest.raises(ValidationError, match="mesh_gateway"):
-        resolve({}, pd_config={"mesh_gateway": "local"})
+_OPAQUE_PD = """
+config_entries {
+  bootstrap = [
+    {
+      kind = "proxy-defaults"
+      name = "global"
+      config {
+        mesh_gateway = %s
+      }
+    }
+  ]
+}
+"""
+
+
+def test_opaque_proxy_defaults_mode_is_checked_at_load() -> None:
+    """Consul honours proxy-defaults Config["mesh_gateway"]; its value is checked when
+    the entry loads, with file and line, not when a mode is resolved."""
+    mesh = loads(_OPAQUE_PD % '{ Mode = "local" }', format="hcl", name="pd.hcl")
+    (pd,) = mesh.config_entries
+    assert isinstance(pd, ProxyDefaults)
+    svc, mesh = build({}, pd_config=pd.config)
+    assert resolve_mode(svc, "api", mesh).mode == LOCAL
+    for value, message in (
+        ('{ mode = "sideways" }', 'invalid mode string "sideways"'),
+        ('"local"', 'expected { mode = "none" | "local" | "remote" }, got string "local"'),
+    ):
+        with pytest.raises(ValidationError) as info:
+            loads(_OPAQUE_PD % value, format="hcl", name="pd.hcl")
+        (problem,) = info.value.problems
+        assert problem.path == "config_entries.bootstrap[0].config.mesh_gateway"
+        assert (problem.file, problem.line) == ("pd.hcl", 8)
+        assert message in problem.message
+
+
+def test_invalid_opaque_mode_in_a_mesh_built_in_code_is_ignored() -> None:
+    # Nothing validates a Mesh built in code; resolving does not start to (as Consul,
+    # which ignores a value it cannot decode).
+    assert resolve({}, pd_config={"mesh_gateway": {"mode": "sideways"}}).mode == U
+    assert resolve({}, pd_config={"MeshGateway": {"Mode": "local"}}).mode == LOCAL
 
 
 # -- nested sidecar_service vs standalone proxy ------------------------------------------

@@ -435,7 +435,11 @@ def _meta(meta: Mapping[str, str], doc: Document, path: Path, allow_wan_fed: boo
 
 _GATEWAY_OPTIONS = {**proxyconfig.BOOTSTRAP_OPTIONS, **proxyconfig.GATEWAY_OPTIONS}
 _SIDECAR_OPTIONS = {**proxyconfig.BOOTSTRAP_OPTIONS, **proxyconfig.SIDECAR_OPTIONS}
-_DEFAULTS_OPTIONS = {**_GATEWAY_OPTIONS, **proxyconfig.SIDECAR_OPTIONS}
+_DEFAULTS_OPTIONS = {
+    **_GATEWAY_OPTIONS,
+    **proxyconfig.SIDECAR_OPTIONS,
+    **proxyconfig.DEFAULTS_OPTIONS,
+}
 
 
 def _proxy_config(svc: Service, doc: Document, path: Path) -> None:
@@ -724,6 +728,11 @@ def _resolver(entry: ServiceResolver, doc: Document, path: Path) -> None:
             f'unknown policy "{lb.policy}" '
             "(expected random, round_robin, least_request, ring_hash or maglev)",
         )
+    elif lb is not None and lb.policy == "least_request":
+        try:
+            lb.least_request_choice_count()
+        except ValueError as exc:
+            doc.report((*path, "load_balancer", "least_request_config", "choice_count"), str(exc))
 
 
 def _filter(expression: str, doc: Document, path: Path) -> None:

@@ -353,41 +353,26 @@ def _with_health(endpoint: Endpoint, health: str) -> Endpoint:
     return endpoint if endpoint.health == health else endpoint._replace(health=health)
 
 
+# Mesh gateways do not hash (ring_hash, maglev): they cannot see the L7 data a hash
+# policy needs.
 _LB_POLICIES = {"round_robin": "ROUND_ROBIN", "random": "RANDOM", "least_request": "LEAST_REQUEST"}
-# Mesh gateways do not hash: they cannot see the L7 data a hash policy needs.
-_IGNORED_LB_POLICIES = frozenset({"", "ring_hash", "maglev"})
 
 
 def _load_balancer(resolver: ServiceResolver) -> tuple[str, int]:
     """``(Envoy lb_policy, least-request choice count)`` for a resolver, as Consul's
-    ``injectLBToCluster`` on mesh gateways (hash policies are dropped)."""
+    ``injectLBToCluster`` on mesh gateways (hash policies are dropped). Loading checked
+    the policy and the choice count; a Mesh built in code with other values gets Envoy's
+    defaults, as from Consul, which ignores what it cannot decode."""
     lb = resolver.load_balancer
     if lb is None:
         return "", 0
-    policy = lb.policy.lower()
-    if policy in _IGNORED_LB_POLICIES:
-        return "", 0
-    envoy_policy = _LB_POLICIES.get(policy)
-    if envoy_policy is None:
-        raise TranslationError(
-            f"service-resolver {resolver.name!r}: unknown LoadBalancer.Policy {lb.policy!r} "
-            f"(expected one of: {', '.join(sorted(_LB_POLICIES.keys() | {'ring_hash', 'maglev'}))})"
-        )
-    choice_count = 0
-    if envoy_policy == "LEAST_REQUEST":
-        raw = next((v for k, v in lb.least_request_config.items() if _norm(k) == "choicecount"), 0)
-        # 0 means unset (Envoy's default of 2); Envoy rejects 1.
-        if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0 or raw == 1:
-            raise TranslationError(
-                f"service-resolver {resolver.name!r}: LeastRequestConfig.ChoiceCount must "
-                f"be a whole number >= 2, got {raw!r}"
-            )
-        choice_count = raw
-    return envoy_policy, choice_count
-
-
-def _norm(key: str) -> str:
-    return key.replace("_", "").lower()
+    envoy_policy = _LB_POLICIES.get(lb.policy.lower(), "")
+    if envoy_policy != "LEAST_REQUEST":
+        return envoy_policy, 0
+    try:
+        return envoy_policy, lb.least_request_choice_count()
+    except ValueError:
+        return envoy_policy, 0
 
 
 # --------------------------------------------------------------------------- chains

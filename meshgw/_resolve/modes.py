@@ -20,7 +20,7 @@ The precedence (highest first; the first non-empty value wins, ``none`` is a val
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from enum import Enum
 from typing import Any
 
@@ -28,7 +28,9 @@ import attrs
 
 from meshgw._resolve import lookup
 from meshgw._resolve.chain import compile_chain
-from meshgw.errors import LookupFailed, MeshgwError, Problem, UsageError, ValidationError
+from meshgw._values import by_norm_key
+from meshgw.errors import LookupFailed, MeshgwError, UsageError
+from meshgw.model._options import mesh_gateway_mode
 from meshgw.model.common import GatewayMode, ServiceKind
 from meshgw.model.entries import ProxyDefaults, ServiceDefaults, UpstreamConfig
 from meshgw.model.mesh import DEFAULT_DATACENTER, Mesh
@@ -90,7 +92,6 @@ _DEFAULT = "default"  # Consul's name for the default namespace and partition
 _UNSET = GatewayMode.DEFAULT
 _PREPARED_QUERY = "prepared_query"
 _CLIENT_LAYERS = 6  # layers 1-6 are merged before the discovery chain sees them
-_BAD = object()  # a value that is never a GatewayMode
 
 # Upstream flavours: Consul treats each one differently.
 _SERVICE = "service"  # compiled into a discovery chain: layers 1-8
@@ -794,37 +795,15 @@ def _proxy_defaults_layer(pd: ProxyDefaults | None, partition: str) -> LayerValu
 
 
 def _opaque_mode(pd: ProxyDefaults) -> GatewayMode:
-    raw: Any = None
-    for key, value in pd.config.items():
-        if key.lower() == "mesh_gateway":
-            raw = value
-    # HCL writes a block as a one-element list of maps.
-    if isinstance(raw, Sequence) and not isinstance(raw, str) and len(raw) == 1:
-        raw = raw[0]
+    raw = by_norm_key(pd.config).get("meshgateway")
     if raw is None:
         return _UNSET
-    mode: Any = ""
-    if isinstance(raw, Mapping):
-        for key, value in raw.items():
-            if str(key).lower() == "mode":
-                mode = value
-    else:
-        mode = _BAD
     try:
-        return GatewayMode(mode)
+        return mesh_gateway_mode(raw)
     except ValueError:
-        source = pd.source
-        raise ValidationError(
-            [
-                Problem(
-                    'proxy-defaults.config["mesh_gateway"]',
-                    f"invalid mesh gateway setting {raw!r} "
-                    '(expected { mode = "none" | "local" | "remote" })',
-                    source.file if source is not None else None,
-                    source.line if source is not None else None,
-                )
-            ]
-        ) from None
+        # Loading reports an invalid value (located); only a Mesh built in code, which
+        # nothing validates, gets here, and Consul ignores such a value too.
+        return _UNSET
 
 
 def _chain_layers(target: ModeTarget, flavour: str, mesh: Mesh) -> tuple[LayerValue, ...]:

@@ -22,8 +22,8 @@ from typing import Any
 
 import attrs
 
-from meshgw._values import describe, duration_ns, norm_key, unwrap_block
-from meshgw.model.common import ServiceAddress
+from meshgw._values import by_norm_key, describe, duration_ns, norm_key, unwrap_block
+from meshgw.model.common import GatewayMode, ServiceAddress
 from meshgw.model.entries import Limits, PassiveHealthCheck
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "UpstreamOptions",
     "check_options",
     "gateway_options",
+    "mesh_gateway_mode",
     "proxy_options",
     "upstream_options",
 ]
@@ -107,7 +108,7 @@ def _bind_addresses(value: Any) -> dict[str, ServiceAddress]:
         if not isinstance(spec, Mapping):
             problems.append(f"{name}: expected {{ address, port }}, got {describe(spec)}")
             continue
-        fields = {k.lower(): v for k, v in spec.items()}
+        fields = by_norm_key(spec)
         extra = sorted(set(fields) - {"address", "port"})
         if extra:
             problems.append(f"{name}: unknown key {extra[0]!r} (expected address and port)")
@@ -125,6 +126,24 @@ def _bind_addresses(value: Any) -> dict[str, ServiceAddress]:
     if problems:
         raise ValueError("; ".join(problems))
     return out
+
+
+def mesh_gateway_mode(value: Any) -> GatewayMode:
+    """An opaque ``mesh_gateway`` option (``{ mode = "local" }``, an HCL block too) as the
+    mode it sets; ValueError saying what was expected otherwise. Consul honours it in
+    ``proxy-defaults.Config`` as the lowest layer of the mode precedence."""
+    value = unwrap_block(value)
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            f'expected {{ mode = "none" | "local" | "remote" }}, got {describe(value)}'
+        )
+    mode = by_norm_key(value).get("mode", "")
+    if isinstance(mode, str):
+        try:
+            return GatewayMode(mode)
+        except ValueError:
+            pass
+    raise ValueError(f'invalid mode {describe(mode)} (expected "none", "local" or "remote")')
 
 
 _PROTOCOLS = ("tcp", "http", "http2", "grpc")
@@ -146,6 +165,10 @@ BOOTSTRAP_OPTIONS: dict[str, Callable[[Any], Any]] = {
     "envoy_telemetry_collector_bind_socket_dir": _as_str,
     "envoy_hcp_metrics_bind_socket_dir": _as_str,
 }
+
+#: Options a ``proxy-defaults`` entry's ``config`` may set for every proxy kind, beyond
+#: the gateway and sidecar ones.
+DEFAULTS_OPTIONS: dict[str, Callable[[Any], Any]] = {"mesh_gateway": mesh_gateway_mode}
 
 GATEWAY_OPTIONS: dict[str, Callable[[Any], Any]] = {
     "connect_timeout_ms": lambda v: _as_int(v, 0),

@@ -12,6 +12,7 @@ from typing import Any, NewType
 
 import attrs
 
+from meshgw._values import by_norm_key
 from meshgw.model.common import MeshGatewayConfig, ProxyMode, Source
 from meshgw.model.registration import Expose, TransparentProxy
 
@@ -202,6 +203,14 @@ class LoadBalancer:
     least_request_config: Mapping[str, Any] = attrs.field(factory=dict)
     ring_hash_config: Mapping[str, Any] = attrs.field(factory=dict)
     hash_policies: tuple[Mapping[str, Any], ...] = ()
+
+    def least_request_choice_count(self) -> int:
+        """``LeastRequestConfig.ChoiceCount``: 0 when unset (Envoy's default of 2), else
+        a whole number >= 2 (Envoy rejects 1); ValueError saying so otherwise."""
+        raw = by_norm_key(self.least_request_config).get("choicecount", 0)
+        if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0 or raw == 1:
+            raise ValueError(f"ChoiceCount must be a whole number >= 2, got {raw!r}")
+        return raw
 
 
 @attrs.frozen
