@@ -22,6 +22,7 @@ from meshgw._resolve.modes import (
     resolve_mode,
     resolve_target_mode,
 )
+from meshgw._resolve.placement import MeshProxy
 from meshgw.errors import (
     LookupFailed,
     MeshgwError,
@@ -54,6 +55,9 @@ from meshgw.model import (
 )
 
 if TYPE_CHECKING:
+    from meshgw._mesh.meshset import MeshSet
+    from meshgw._mesh.translator import all_proxies as proxies
+    from meshgw._mesh.translator import datacenter_view, translate_all
     from meshgw._translation import bootstrap, translate
 
 __version__ = "0.1.0.dev0"
@@ -70,6 +74,8 @@ __all__ = [
     "Mesh",
     "MeshConfigEntry",
     "MeshGatewayConfig",
+    "MeshProxy",
+    "MeshSet",
     "MeshgwError",
     "MeshgwWarning",
     "ModeResolution",
@@ -93,12 +99,15 @@ __all__ = [
     "ValidationError",
     "__version__",
     "bootstrap",
+    "datacenter_view",
     "explain",
     "load",
     "loads",
+    "proxies",
     "resolve_mode",
     "resolve_target_mode",
     "translate",
+    "translate_all",
 ]
 
 # Errors show as ``meshgw.ValidationError`` in tracebacks. (Models keep their defining
@@ -116,14 +125,25 @@ for _cls in (
 del _cls
 
 
+# Names whose modules pull in every Envoy builder: loaded on first use, which keeps
+# ``import meshgw`` fast for tools that only load and explain. name -> (module, attribute)
+_LAZY = {
+    "translate": ("_translation", "translate"),
+    "bootstrap": ("_translation", "bootstrap"),
+    "translate_all": ("_mesh.translator", "translate_all"),
+    "proxies": ("_mesh.translator", "all_proxies"),
+    "datacenter_view": ("_mesh.translator", "datacenter_view"),
+    "MeshSet": ("_mesh.meshset", "MeshSet"),
+}
+
+
 def __getattr__(name: str) -> Any:
-    # translate/bootstrap pull in every Envoy builder; loading them on first use keeps
-    # ``import meshgw`` fast for tools that only load and explain.
-    if name in ("translate", "bootstrap"):
+    if name in _LAZY:
         import importlib
 
-        module = importlib.import_module(f"{__name__}._translation")
-        value = getattr(module, name)
+        module_name, attribute = _LAZY[name]
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        value = getattr(module, attribute)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,8 @@ from meshgw._envoy.listeners import build_listener
 from meshgw._gcpause import gc_paused
 from meshgw._plan.gateway import plan_gateway
 from meshgw._resolve import lookup
-from meshgw._resolve.catalog import build_view
+from meshgw._resolve.catalog import catalog_view
+from meshgw._resolve.placement import MeshProxy
 from meshgw.errors import TranslationError, UsageError
 from meshgw.model.common import ServiceKind
 from meshgw.model.mesh import Mesh
@@ -35,7 +36,7 @@ MissingPolicy = Literal["error", "warn"]
 
 
 def translate(
-    registration: Service | str,
+    registration: Service | MeshProxy | str,
     mesh: Mesh | None = None,
     *,
     endpoints: EndpointsMode = "eds",
@@ -43,10 +44,13 @@ def translate(
 ) -> dict[str, list[dict[str, Any]]]:
     """The Envoy configuration Consul would stream to the proxy of ``registration``.
 
-    ``registration`` is a :class:`~meshgw.Service` or the id (or name) of one in
-    ``mesh``. Without a mesh, the registration is translated in an empty ``dc1`` mesh
-    with a placeholder trust domain (:data:`meshgw.model.DEFAULT_TRUST_DOMAIN`): only
-    what the registration alone determines (a gateway's listeners) comes out.
+    ``registration`` is a :class:`~meshgw.Service`, a :class:`~meshgw.MeshProxy` or the
+    id (or name) of a proxy in ``mesh``: the local agent's registrations first, then the
+    catalog's in any datacenter. A registration of another datacenter is translated as
+    that datacenter's Consul would (see :func:`meshgw.datacenter_view`). Without a mesh,
+    the registration is translated in an empty ``dc1`` mesh with a placeholder trust
+    domain (:data:`meshgw.model.DEFAULT_TRUST_DOMAIN`): only what the registration alone
+    determines (a gateway's listeners) comes out.
 
     Mesh gateways are translated here; ``connect-proxy`` sidecars by
     :mod:`meshgw.sidecar`. Other kinds, and typical services (translate their sidecar),
@@ -82,7 +86,7 @@ def translate(
 
 
 def bootstrap(
-    registration: Service | str,
+    registration: Service | MeshProxy | str,
     mesh: Mesh | None = None,
     *,
     admin: tuple[str, int] | None = None,
@@ -113,7 +117,7 @@ def _translate_sidecar(
 def _translate_mesh_gateway(
     service: Service, mesh: Mesh, *, static: bool
 ) -> dict[str, list[dict[str, Any]]]:
-    plan = plan_gateway(service, mesh, view=build_view(mesh))
+    plan = plan_gateway(service, mesh, view=catalog_view(mesh))
     names: set[str] = set()
     for spec in plan.clusters:
         if spec.name in names:

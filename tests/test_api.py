@@ -29,6 +29,11 @@ CONTRACT = [
     "Problem",
     "LookupFailed",
     "TranslationError",
+    "MeshProxy",
+    "MeshSet",
+    "proxies",
+    "translate_all",
+    "datacenter_view",
 ]
 
 
@@ -49,7 +54,8 @@ def test_translate_and_bootstrap_are_the_functions() -> None:
 def test_import_does_not_load_parsers_or_translators() -> None:
     code = (
         "import sys, meshgw; "
-        "print(sorted(m for m in ('hcl2', 'lark', 'meshgw._translation', 'meshgw._plan.gateway') "
+        "print(sorted(m for m in ('hcl2', 'lark', 'meshgw._translation', 'meshgw._plan.gateway', "
+        "'meshgw._mesh.translator', 'meshgw._mesh.meshset') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -37,7 +37,7 @@ catalog = [
     address    = "10.2.1.10"
     service = {
       kind = "connect-proxy", service = "api-sidecar-proxy", port = 21000
-      proxy = { destination_service_name = "api" }
+      proxy = { destination_service_name = "api", local_service_port = 8080 }
     }
   },
   {
@@ -46,7 +46,7 @@ catalog = [
     address    = "10.2.1.10"
     service = {
       kind = "connect-proxy", service = "db-sidecar-proxy", port = 21001
-      proxy = { destination_service_name = "db" }
+      proxy = { destination_service_name = "db", local_service_port = 8080 }
     }
   },
   {
@@ -55,7 +55,7 @@ catalog = [
     address    = "10.2.1.11"
     service = {
       kind = "connect-proxy", service = "redis-sidecar-proxy", port = 21000
-      proxy = { destination_service_name = "redis" }
+      proxy = { destination_service_name = "redis", local_service_port = 8080 }
     }
   },
   # A local service the dc1 gateway forwards to when dc2 calls it.
@@ -65,7 +65,7 @@ catalog = [
     address    = "10.1.1.10"
     service = {
       kind = "connect-proxy", service = "billing-sidecar-proxy", port = 21000
-      proxy = { destination_service_name = "billing" }
+      proxy = { destination_service_name = "billing", local_service_port = 8080 }
     }
   },
 ]

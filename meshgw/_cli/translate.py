@@ -1,25 +1,34 @@
-"""``meshgw translate``: the Envoy clusters, listeners and endpoints of one proxy."""
+"""``meshgw translate``: the Envoy clusters, listeners and endpoints of one proxy, or of
+every proxy of a mesh (``--all``, one file per proxy)."""
 
 from __future__ import annotations
 
 import argparse
-from typing import TextIO
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from meshgw._cli._common import add_files, add_missing, add_service, load_mesh, pick
 from meshgw._cli._output import (
     add_output_control,
     destination,
+    dump_json,
     emit,
     render,
     resource_table,
     select,
 )
+from meshgw.errors import MeshgwError, UsageError
+
+if TYPE_CHECKING:
+    from meshgw._translation import EndpointsMode
 
 NAME = "translate"
 HELP = "print the Envoy clusters, listeners and endpoints of a proxy"
 DESCRIPTION = (
     "Translate one mesh gateway or connect-proxy registration into the Envoy v3 clusters, "
-    "listeners and endpoints Consul would send it."
+    "listeners and endpoints Consul would send it; with --all, every proxy of every "
+    "datacenter, one JSON file each."
 )
 EXAMPLES = """\
 examples:
@@ -27,7 +36,12 @@ examples:
   meshgw translate examples/two-dc -s web-sidecar-proxy -t cluster -o table
   meshgw translate examples/two-dc -s web-sidecar-proxy --name 'api*' -o yaml
   meshgw translate examples/two-dc -s mesh-gateway --static -o gateway.json
+  meshgw translate --all examples/two-dc -o out/         # out/<dc>/<node>/<id>.json
+  meshgw translate --all examples/federation -o out/     # out/<mesh>/<dc>/<node>/<id>.json
 """
+
+# Characters kept in file names; anything else in a datacenter, node or id becomes "_".
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -40,9 +54,19 @@ def register(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="inline endpoints in clusters (runs in an Envoy without a control plane)",
     )
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="translate every mesh gateway and connect-proxy of every datacenter into "
+        "OUT/<datacenter>/<node>/<id>.json (-o OUT, a directory, is required); a single "
+        "directory whose subdirectories hold mesh files is a set of peered meshes: "
+        "OUT/<mesh>/<datacenter>/<node>/<id>.json",
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    if args.all:
+        return _run_all(args, out)
     from meshgw._translation import translate
 
     fmt, path = destination(args)
@@ -54,3 +78,51 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     chosen = select(result, args.type, args.name)
     emit(render(chosen, fmt, resource_table), path, out)
     return 0
+
+
+def _run_all(args: argparse.Namespace, out: TextIO) -> int:
+    from meshgw._mesh.meshset import MeshSet, is_mesh_directory
+    from meshgw._mesh.translator import all_proxies, translate_proxy
+
+    if args.service:
+        raise UsageError("--all translates every proxy; it does not take --service")
+    if not args.output or args.output == "-" or args.output in ("json", "yaml", "table"):
+        raise UsageError("--all writes one JSON file per proxy: name a directory with -o OUT")
+    outdir = Path(args.output)
+    if outdir.exists() and not outdir.is_dir():
+        raise UsageError(f"-o {outdir}: not a directory")
+    single = Path(args.files[0])
+    target = (
+        MeshSet.load(single, config_typos=args.config_typos)
+        if len(args.files) == 1 and single.is_dir() and not is_mesh_directory(single)
+        else load_mesh(args)
+    )
+    endpoints: EndpointsMode = "static" if args.static else "eds"
+    written: dict[Path, str] = {}
+    failures: list[str] = []
+    proxies = all_proxies(target)
+    for proxy in proxies:
+        path = outdir.joinpath(*(_file_part(part) for part in proxy.key.split("/")))
+        path = path.with_name(path.name + ".json")
+        if path in written:
+            failures.append(f"{proxy.key}: its file name {path} is also {written[path]}'s")
+            continue
+        try:
+            result = translate_proxy(target, proxy, endpoints=endpoints, missing=args.missing)
+        except MeshgwError as exc:
+            failures.append(str(exc))
+            continue
+        written[path] = proxy.key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        emit(dump_json(select(result, args.type, args.name)), path, out)
+    out.write(f"wrote {len(written)} of {len(proxies)} proxies to {outdir}\n")
+    if failures:
+        listed = "\n".join(f"  {f}" for f in failures)
+        raise MeshgwError(f"{len(failures)} proxies could not be translated:\n{listed}")
+    return 0
+
+
+def _file_part(part: str) -> str:
+    """A datacenter, node or id as one path component: never empty, ``.`` or ``..``."""
+    safe = _UNSAFE.sub("_", part)
+    return safe if safe.strip(".") else safe.replace(".", "_") + "_"

@@ -1,0 +1,1 @@
+"""Whole-mesh tools: every proxy of one or several meshes (translate-all, sets of peers)."""

@@ -62,7 +62,7 @@ from meshgw._plan.wanfed import (
     remote_server_chains,
     server_clusters,
 )
-from meshgw._resolve.catalog import CatalogView, Instance, build_view
+from meshgw._resolve.catalog import CatalogView, Instance, catalog_view
 from meshgw._values import is_ip
 from meshgw.errors import ParseError, TranslationError
 from meshgw.model._options import GatewayOptions, gateway_options
@@ -496,7 +496,7 @@ def gateway_clusters(
 def plan_gateway(service: Service, mesh: Mesh, *, view: CatalogView | None = None) -> GatewayPlan:
     """Decide what the mesh gateway ``service`` needs from ``mesh``.
 
-    ``view`` is a :func:`~meshgw.catalogview.build_view` of ``mesh``, built here when not
+    ``view`` is a :func:`~meshgw._resolve.catalog.catalog_view` of ``mesh``, taken here when not
     given. Raises :class:`~meshgw.errors.TranslationError` for a registration that is not
     a mesh gateway, an address Envoy cannot listen on, a resolver subset filter that
     cannot be evaluated, an invalid load balancer or default subset, what
@@ -509,7 +509,7 @@ def plan_gateway(service: Service, mesh: Mesh, *, view: CatalogView | None = Non
             f"{service.id or service.name!r} is not a mesh gateway (kind {str(service.kind)!r})"
         )
     if view is None:
-        view = build_view(mesh)
+        view = catalog_view(mesh)
     base = plan_base(service, mesh, view)
     # Each scenario plans its own part from the finished base (None: no part in it).
     wan_federation = plan_wan_federation(base, mesh)

@@ -47,9 +47,10 @@ from meshgw._envoy.resources import (
 from meshgw._envoy.tls import TlsContexts, TlsIdentity, uri_san_exact, uri_san_prefix
 from meshgw._filters import compile_filter
 from meshgw._plan.rbac import inbound_rbac
-from meshgw._resolve.catalog import HEALTHY, UNHEALTHY, CatalogView, Instance, build_view
+from meshgw._resolve.catalog import HEALTHY, UNHEALTHY, CatalogView, Instance, catalog_view
 from meshgw._resolve.chain import ChainTarget, DiscoveryChain, compile_chain
 from meshgw._resolve.intentions import inbound_policy
+from meshgw._resolve.memo import per_mesh
 from meshgw._resolve.modes import (
     ROUTE_LOCAL_GATEWAY,
     ROUTE_REMOTE_GATEWAY,
@@ -141,8 +142,12 @@ def translate_sidecar(
         )
     out = _Output()
     _inbound(ctx, out)
-    for upstream in ctx.proxy.upstreams:
-        _upstream(ctx, upstream, out)
+    for i, upstream in enumerate(ctx.proxy.upstreams):
+        try:
+            _upstream(ctx, upstream, out)
+        except TranslationError as exc:
+            # The field path, so that whoever reports it can point at the upstream.
+            raise TranslationError(f"proxy.upstreams[{i}]: {exc}") from None
     if ctx.transparent:
         ctx.warn(
             f"{ctx.sid!r} is in transparent proxy mode: meshgw translates its explicit "
@@ -202,7 +207,7 @@ class _Context:
         return cls(
             service=service,
             mesh=mesh,
-            view=build_view(mesh),
+            view=catalog_view(mesh),
             proxy=proxy,
             sid=sid,
             downstream=downstream,
@@ -213,7 +218,7 @@ class _Context:
             tls=TlsContexts(mesh.tls, identity),
             missing=missing,
             transparent=_proxy_mode(proxy, mesh, downstream, partition) == ProxyMode.TRANSPARENT,
-            routed=frozenset(e.name for e in mesh.config_entries if e.kind in _ROUTING_KINDS),
+            routed=per_mesh(mesh, "routed_services", _routed_services),
         )
 
     def warn(self, message: str) -> None:
@@ -426,10 +431,20 @@ def _destination_port(ctx: _Context) -> int:
     """The port of the destination service's registration, when the mesh has it (what
     ``sidecar_service`` expansion would have filled in); 0 otherwise."""
     wanted = ctx.proxy.destination_service_id or ctx.downstream
-    for svc in ctx.mesh.services:
-        if (svc.id or svc.name) == wanted and svc.kind == ServiceKind.TYPICAL:
-            return svc.port
-    return 0
+    return per_mesh(ctx.mesh, "typical_ports", _typical_ports).get(wanted, 0)
+
+
+def _typical_ports(mesh: Mesh) -> dict[str, int]:
+    # Indexed once per mesh: a scan per sidecar makes translating every proxy quadratic.
+    ports: dict[str, int] = {}
+    for svc in mesh.services:
+        if svc.kind == ServiceKind.TYPICAL:
+            ports.setdefault(svc.id or svc.name, svc.port)
+    return ports
+
+
+def _routed_services(mesh: Mesh) -> frozenset[str]:
+    return frozenset(e.name for e in mesh.config_entries if e.kind in _ROUTING_KINDS)
 
 
 def _public_listener_from_json(

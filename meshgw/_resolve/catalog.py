@@ -1,4 +1,4 @@
-"""An index over a mesh's service instances, built once per translation.
+"""An index over a mesh's service instances, built once per mesh (:func:`catalog_view`).
 
 :func:`build_view` walks the catalog and the local agent's registrations once (linear in
 the size of the mesh) and groups what a mesh gateway needs:
@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
 from typing import Any, NamedTuple
 
+from meshgw._resolve.memo import per_mesh
 from meshgw.model.catalog import CatalogEntry, Health
 from meshgw.model.common import ProxyMode, ServiceAddress, ServiceKind
 from meshgw.model.mesh import Mesh
@@ -43,7 +44,9 @@ __all__ = [
     "Instance",
     "LocationKey",
     "ServiceKey",
+    "agent_entries",
     "build_view",
+    "catalog_view",
     "consul_servers",
     "endpoint_health",
 ]
@@ -277,24 +280,27 @@ class CatalogView:
         return tuple(group.get((namespace or _DEFAULT, service), ()))
 
 
-def build_view(mesh: Mesh) -> CatalogView:
-    """Index ``mesh``'s catalog and local registrations (see the module docstring)."""
-    gateways: dict[LocationKey, list[Instance]] = {}
-    connect: dict[LocationKey, dict[ServiceKey, list[Instance]]] = {}
+def catalog_view(mesh: Mesh) -> CatalogView:
+    """:func:`build_view` of ``mesh``, built once per mesh object (see
+    :mod:`meshgw._resolve.memo`): translating every proxy of a mesh indexes it once."""
+    return per_mesh(mesh, "catalog_view", build_view)
+
+
+def agent_entries(mesh: Mesh) -> list[CatalogEntry]:
+    """The local agent's registrations (``Mesh.services``) as catalog entries of its node
+    in the local datacenter, less those the catalog already has on that node (the
+    catalog's copy wins)."""
+    if not mesh.services:
+        return []
     local_dc = mesh.datacenter
     local_ap = mesh.partition or _DEFAULT
-
-    catalog = mesh.catalog
     node = mesh.node_name or DEFAULT_NODE_NAME
-    # Service ids the catalog already has on the agent's own node: its copy wins.
-    in_catalog: set[str] = set()
-    if mesh.services:
-        in_catalog = {
-            e.service.id or e.service.name
-            for e in catalog
-            if e.node == node and e.service is not None and (e.datacenter or local_dc) == local_dc
-        }
-    agent_entries = [
+    in_catalog = {
+        e.service.id or e.service.name
+        for e in mesh.catalog
+        if e.node == node and e.service is not None and (e.datacenter or local_dc) == local_dc
+    }
+    return [
         CatalogEntry(
             node=node,
             address=mesh.advertise_addr or DEFAULT_ADVERTISE_ADDR,
@@ -307,6 +313,15 @@ def build_view(mesh: Mesh) -> CatalogView:
         if (svc.id or svc.name) not in in_catalog
     ]
 
+
+def build_view(mesh: Mesh) -> CatalogView:
+    """Index ``mesh``'s catalog and local registrations (see the module docstring)."""
+    gateways: dict[LocationKey, list[Instance]] = {}
+    connect: dict[LocationKey, dict[ServiceKey, list[Instance]]] = {}
+    local_dc = mesh.datacenter
+    local_ap = mesh.partition or _DEFAULT
+    catalog = mesh.catalog
+
     # This loop runs once per catalog entry; names are hoisted into locals on purpose.
     mesh_gateway, connect_proxy, typical = (
         ServiceKind.MESH_GATEWAY,
@@ -314,7 +329,7 @@ def build_view(mesh: Mesh) -> CatalogView:
         ServiceKind.TYPICAL,
     )
     make = Instance
-    for entries in (agent_entries, catalog):
+    for entries in (agent_entries(mesh), catalog):
         for entry in entries:
             svc = entry.service
             if svc is None:

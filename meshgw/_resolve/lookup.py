@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from meshgw.errors import UsageError
+from meshgw._resolve.placement import MeshProxy, find_proxy, locate, proxies_named
+from meshgw.errors import LookupFailed, UsageError
 from meshgw.model.common import ServiceKind
 from meshgw.model.mesh import Mesh
 from meshgw.model.registration import Service
 
 
-def registration(registration: Service | str, mesh: Mesh | None) -> tuple[Service, Mesh]:
-    """The registration as a Service, and the mesh to work in (an empty one holding just
-    the registration when none is given)."""
+def registration(
+    registration: Service | MeshProxy | str, mesh: Mesh | None
+) -> tuple[Service, Mesh]:
+    """The registration as a Service, and the mesh to work in: ``mesh`` as the
+    registration's own datacenter sees it (:func:`~meshgw._resolve.placement.locate`), or
+    an empty one holding just the registration when none is given."""
     if mesh is None:
         if not isinstance(registration, Service):
             raise UsageError(
@@ -18,13 +22,20 @@ def registration(registration: Service | str, mesh: Mesh | None) -> tuple[Servic
                 "Service itself or a mesh that contains it"
             )
         return registration, Mesh(services=(registration,))
-    if isinstance(registration, Service):
-        return registration, mesh
+    if isinstance(registration, Service | MeshProxy):
+        return locate(registration, mesh)
     if not isinstance(registration, str):
         raise UsageError(
-            f"expected a meshgw.Service or its id or name, got {type(registration).__name__}"
+            "expected a meshgw.Service, a meshgw.MeshProxy or an id or name, got "
+            f"{type(registration).__name__}"
         )
-    return mesh.service(registration), mesh
+    try:
+        return mesh.service(registration), mesh
+    except LookupFailed:
+        # Not the local agent's: a proxy registered in the catalog, in any datacenter.
+        if not proxies_named(mesh, registration):
+            raise
+        return locate(find_proxy(mesh, registration), mesh)
 
 
 def sidecar_of(service: Service, mesh: Mesh) -> Service | None:

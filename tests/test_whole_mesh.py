@@ -1,0 +1,229 @@
+"""The whole mesh: every proxy of every datacenter (and of peered meshes) translated,
+each in its own datacenter, with the catalog indexed once per mesh."""
+
+from __future__ import annotations
+
+import gc
+import json
+import pickle
+import weakref
+from pathlib import Path
+
+import pytest
+
+import meshgw
+from meshgw._cli import main
+from meshgw._resolve import catalog
+from meshgw.testing import assert_envoy_accepts
+
+ROOT = Path(__file__).resolve().parents[1]
+TWO_DC = ROOT / "examples" / "two-dc"
+FEDERATION = ROOT / "examples" / "federation"
+TD = "7d6c6a53-2b5e-4f8e-9f1d-2a9f1c3b4e5d.consul"
+
+
+def cluster_names(out: dict[str, list[dict[str, object]]]) -> list[str]:
+    return [str(c["name"]) for c in out["clusters"]]
+
+
+def test_proxies_lists_every_datacenters_gateways_and_sidecars() -> None:
+    mesh = meshgw.load(TWO_DC)
+    assert [p.key for p in meshgw.proxies(mesh)] == [
+        "dc1/dc1-agent-1/mesh-gateway",
+        "dc1/dc1-agent-1/web-sidecar-proxy",
+        "dc1/dc1-app-1/billing-sidecar-proxy",
+        "dc2/dc2-app-1/api-sidecar-proxy",
+        "dc2/dc2-app-1/db-sidecar-proxy",
+        "dc2/dc2-app-2/redis-sidecar-proxy",
+        "dc2/dc2-gw-1/mesh-gateway",
+        "dc2/dc2-gw-2/mesh-gateway",
+    ]
+    gw = meshgw.proxies(mesh)[-1]
+    assert gw.kind == meshgw.ServiceKind.MESH_GATEWAY and gw.address == "10.2.0.6"
+    assert gw.source is not None and gw.source.file is not None
+    assert gw.source.file.endswith("dc1.hcl") and gw.source.line == 27
+
+
+@pytest.mark.envoy
+def test_a_gateway_of_another_datacenter_is_translated_as_its_own_consul_would() -> None:
+    mesh = meshgw.load(TWO_DC)
+    proxy = next(p for p in meshgw.proxies(mesh) if p.key == "dc2/dc2-gw-1/mesh-gateway")
+    out = meshgw.translate(proxy, mesh)
+    # dc2 is local: its own services are served directly, dc1 is the remote datacenter.
+    assert cluster_names(out) == [
+        f"api.default.dc2.internal.{TD}",
+        f"db.default.dc2.internal.{TD}",
+        f"dc1.internal.{TD}",
+        f"redis.default.dc2.internal.{TD}",
+    ]
+    assert meshgw.translate(proxy.service, mesh) == out  # the Service object: same answer
+    dc1_gw = meshgw.translate("mesh-gateway", mesh)  # the local agent's own gateway
+    assert f"dc2.internal.{TD}" in cluster_names(dc1_gw)
+    assert_envoy_accepts(out)
+
+
+def test_a_sidecar_of_another_datacenter_by_id() -> None:
+    mesh = meshgw.load(TWO_DC)
+    out = meshgw.translate("api-sidecar-proxy", mesh)
+    assert [x["name"] for x in out["listeners"]] == ["public_listener:0.0.0.0:21000"]
+    # An id registered on several nodes needs its node: the error lists them.
+    twice = meshgw.Mesh.from_dict(
+        {
+            "catalog": [
+                {"node": n, "address": a, "datacenter": "dc2", "service": _sidecar("api")}
+                for n, a in (("n1", "10.0.0.1"), ("n2", "10.0.0.2"))
+            ]
+        }
+    )
+    with pytest.raises(meshgw.LookupFailed, match="dc2/n1/api-sidecar-proxy, dc2/n2/"):
+        meshgw.translate("api-sidecar-proxy", twice)
+    with pytest.raises(meshgw.LookupFailed, match="no service registration 'nope'"):
+        meshgw.translate("nope", twice)
+
+
+def _sidecar(name: str, **proxy: object) -> dict[str, object]:
+    return {
+        "kind": "connect-proxy",
+        "service": f"{name}-sidecar-proxy",
+        "port": 21000,
+        "proxy": {"destination_service_name": name, "local_service_port": 8080, **proxy},
+    }
+
+
+def test_datacenter_view() -> None:
+    mesh = meshgw.load(FEDERATION / "east")
+    dc2 = meshgw.datacenter_view(mesh, "dc2")
+    assert dc2 is meshgw.datacenter_view(mesh, "dc2")
+    assert meshgw.datacenter_view(mesh, "dc1") is mesh
+    assert (dc2.datacenter, dc2.primary_datacenter) == ("dc2", "dc1")
+    assert dc2.trust_domain == mesh.trust_domain
+    assert dc2.config_entries == mesh.config_entries
+    # The agent's registrations are dc1 catalog entries there; peerings stay with dc1.
+    assert dc2.services == () and dc2.peers == ()
+    web = next(e for e in dc2.catalog if e.service and e.service.id == "web-sidecar-proxy")
+    assert (web.datacenter, web.node, web.address) == ("dc1", "dc1-agent-1", "10.1.0.9")
+    with pytest.raises(meshgw.LookupFailed, match=r"no datacenter 'dc9'.*dc1, dc2"):
+        meshgw.datacenter_view(mesh, "dc9")
+
+
+def test_translate_all_equals_translate_and_indexes_the_catalog_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mesh = meshgw.load(FEDERATION / "east")
+    calls: list[meshgw.Mesh] = []
+    real = catalog.build_view
+
+    def counting(m: meshgw.Mesh) -> catalog.CatalogView:
+        calls.append(m)
+        return real(m)
+
+    monkeypatch.setattr(catalog, "build_view", counting)
+    everything = meshgw.translate_all(mesh)
+    assert [p.key for p in everything] == [p.key for p in meshgw.proxies(mesh)]
+    for proxy, out in everything.items():
+        assert meshgw.translate(proxy, mesh) == out
+    assert calls == [mesh]  # two datacenters, seven translations each way: one index
+
+
+def test_caching_leaves_the_mesh_a_plain_value() -> None:
+    mesh = meshgw.load(FEDERATION / "east")
+    before = (repr(mesh), pickle.dumps(mesh))
+    meshgw.translate_all(mesh)
+    assert (repr(mesh), pickle.dumps(mesh)) == before
+    copy = pickle.loads(pickle.dumps(mesh))
+    assert copy == mesh and meshgw.translate_all(copy) == meshgw.translate_all(mesh)
+    # The cache does not keep a mesh alive.
+    ref = weakref.ref(mesh)
+    del mesh, copy
+    gc.collect()
+    assert ref() is None
+
+
+def test_upstream_errors_name_the_registration() -> None:
+    text = """
+datacenter = "dc1"
+catalog = [
+  {
+    datacenter = "dc2"
+    node       = "n1"
+    address    = "10.2.0.1"
+    service = {
+      kind = "connect-proxy", service = "api-sidecar-proxy", port = 21000
+      proxy = {
+        destination_service_name = "api", local_service_port = 8080
+        upstreams = [{ destination_name = "db", datacenter = "dc3", local_bind_port = 1,
+                       mesh_gateway = { mode = "remote" } }]
+      }
+    }
+  },
+]
+"""
+    mesh = meshgw.loads(text, name="mesh.hcl")
+    with pytest.raises(meshgw.TranslationError) as info:
+        meshgw.translate_all(mesh)
+    message = str(info.value)
+    assert message.startswith(
+        "mesh.hcl:8: dc2/n1/api-sidecar-proxy: proxy.upstreams[0]: upstream 'db?dc=dc3' "
+    )
+
+
+def test_a_set_of_peered_meshes() -> None:
+    meshes = meshgw.MeshSet.load(FEDERATION)
+    assert list(meshes) == ["east", "west"]
+    assert meshes.peer_mesh("east", "west") == ("west", meshes["west"])
+    assert meshes.peer_mesh("west", "east") == ("east", meshes["east"])
+    keys = [p.key for p in meshgw.proxies(meshes)]
+    assert keys[0] == "east/dc1/dc1-agent-1/mesh-gateway"
+    assert keys[-2:] == [
+        "west/dc3/dc3-agent-1/mesh-gateway",
+        "west/dc3/dc3-app-1/payments-sidecar-proxy",
+    ]
+    everything = meshgw.translate_all(meshes)
+    west_gw = next(out for p, out in everything.items() if p.key.startswith("west/dc3/dc3-agent"))
+    assert any(name.startswith("exported~payments.") for name in cluster_names(west_gw))
+    assert meshgw.MeshSet(dict(meshes)) == meshes
+    assert pickle.loads(pickle.dumps(meshes)) == meshes
+
+
+def test_a_set_names_what_does_not_match() -> None:
+    meshes = meshgw.MeshSet.load(FEDERATION)
+    lone = meshgw.MeshSet({"east": meshes["east"]})
+    with pytest.raises(meshgw.LookupFailed, match="no mesh of the set has trust domain"):
+        lone.peer_mesh("east", "west")
+    with pytest.raises(meshgw.LookupFailed, match="no peer 'nope'"):
+        meshes.peer_mesh("east", "nope")
+    with pytest.raises(meshgw.LookupFailed, match="did you mean 'east'"):
+        meshes["eats"]
+    with pytest.raises(meshgw.MeshgwError, match="mesh files at the top level"):
+        meshgw.MeshSet.load(TWO_DC)
+
+
+def test_cli_translates_every_proxy_into_one_file_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["translate", "--all", str(FEDERATION), "-o", str(tmp_path)]) == 0
+    assert "wrote 7 of 7 proxies" in capsys.readouterr().out
+    files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.json"))
+    assert files == sorted(f"{p.key}.json" for p in meshgw.proxies(meshgw.MeshSet.load(FEDERATION)))
+    mesh = meshgw.load(FEDERATION / "east")
+    written = json.loads((tmp_path / "east/dc2/dc2-gw-1/mesh-gateway.json").read_text())
+    gateway = meshgw.datacenter_view(mesh, "dc2").catalog[-2].service
+    assert gateway is not None and gateway.kind == meshgw.ServiceKind.MESH_GATEWAY
+    assert written == meshgw.translate(gateway, mesh)
+
+
+def test_cli_all_reports_every_failure_and_writes_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "mesh.hcl"
+    broken.write_text((TWO_DC / "dc1.hcl").read_text().replace(", local_service_port = 8080", ""))
+    for name in ("mesh-gateway.hcl", "proxy-defaults.hcl", "web.hcl"):
+        (tmp_path / name).write_text((TWO_DC / name).read_text())
+    out = tmp_path / "out"
+    assert main(["translate", "--all", str(tmp_path), "-o", str(out)]) == 1
+    std = capsys.readouterr()
+    assert "wrote 4 of 8 proxies" in std.out
+    assert "4 proxies could not be translated" in std.err
+    assert f"{broken}:38: dc2/dc2-app-1/api-sidecar-proxy: " in std.err
+    assert main(["translate", "--all", str(tmp_path)]) == 1
+    assert "name the directory with -o OUT" in capsys.readouterr().err
