@@ -226,4 +226,4 @@ def test_cli_all_reports_every_failure_and_writes_the_rest(
     assert "4 proxies could not be translated" in std.err
     assert f"{broken}:38: dc2/dc2-app-1/api-sidecar-proxy: " in std.err
     assert main(["translate", "--all", str(tmp_path)]) == 1
-    assert "name the directory with -o OUT" in capsys.readouterr().err
+    assert "name a directory with -o OUT" in capsys.readouterr().err
