@@ -54,6 +54,7 @@ import attrs
 
 from meshgw import naming
 from meshgw._envoy.bootstrap import inline_endpoints, static_bootstrap
+from meshgw._inspect import LbEndpoint, cluster, endpoints_of, listener
 from meshgw._values import plain_copy
 from meshgw.errors import MeshgwError
 
@@ -64,10 +65,14 @@ __all__ = [
     "ENVOY_ENV_VAR",
     "EnvoyNotAvailable",
     "EnvoyVerdict",
+    "LbEndpoint",
     "SpiffeIdentity",
     "TestPKI",
     "assert_envoy_accepts",
+    "cluster",
+    "endpoints_of",
     "find_envoy",
+    "listener",
     "make_test_pki",
     "validate_with_envoy",
 ]

@@ -57,8 +57,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 try:
     import meshgw
     from meshgw.testing import find_envoy
-except ImportError:  # pragma: no cover - depends on the environment
-    sys.exit("two-dc.py needs meshgw: pip install meshgw (or PYTHONPATH=<checkout>)")
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    # Show the real cause: a missing dependency of meshgw reads differently from meshgw.
+    sys.exit(
+        f"two-dc.py cannot import meshgw ({exc}); from a checkout: "
+        "pip install '.[test]' (or PYTHONPATH=<checkout> with meshgw's dependencies installed)"
+    )
 
 import demo_mesh  # found through the sys.path entry above
 
