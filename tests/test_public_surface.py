@@ -91,3 +91,29 @@ def test_docs_teach_only_public_names() -> None:
                 elif first not in meshgw.__all__:
                     problems.append(f"{where} is not a public name")
     assert not problems, "\n".join(problems)
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    import inspect
+
+    missing = []
+    for module_name in ("meshgw", *(f"meshgw.{m}" for m in sorted(PUBLIC_MODULES))):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue
+            if not (obj.__doc__ or "").strip():
+                missing.append(f"{module_name}.{name}")
+            if inspect.isclass(obj):
+                missing += [
+                    f"{module_name}.{name}.{attr}"
+                    for attr, value in vars(obj).items()
+                    if not attr.startswith("_")
+                    and inspect.isfunction(value)
+                    and not (value.__doc__ or "").strip()
+                ]
+    assert not missing, "public names without a docstring: " + ", ".join(sorted(set(missing)))

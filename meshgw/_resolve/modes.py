@@ -109,6 +109,7 @@ class LayerValue:
     detail: str
 
     def to_dict(self) -> dict[str, str]:
+        """A JSON-able mapping (the mode as a plain string)."""
         return {"layer": self.layer, "mode": self.mode.value, "detail": self.detail}
 
 
@@ -135,6 +136,7 @@ class ModeTarget:
         return f"{self.service} ({', '.join(where)})"
 
     def to_dict(self) -> dict[str, str]:
+        """A JSON-able mapping."""
         return {
             "service": self.service,
             "namespace": self.namespace,
@@ -218,6 +220,7 @@ class TargetResolution:
     resolution: ModeResolution
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-able mapping (mode and route as plain strings)."""
         return {
             "upstream": self.upstream,
             "role": self.role,

@@ -204,18 +204,26 @@ class Mesh:
         return self._index.get(("proxy-defaults", p, "global"))
 
     def service_defaults(self, name: str, partition: str = "") -> ServiceDefaults | None:
+        """The ``service-defaults`` entry of ``name`` in a partition (the local one by
+        default), or ``None``."""
         p = partition or self.local_partition
         return self._index.get(("service-defaults", p, name))
 
     def service_resolver(self, name: str, partition: str = "") -> ServiceResolver | None:
+        """The ``service-resolver`` entry of ``name`` in a partition (the local one by
+        default), or ``None``."""
         p = partition or self.local_partition
         return self._index.get(("service-resolver", p, name))
 
     def mesh_entry(self, partition: str = "") -> MeshConfigEntry | None:
+        """The ``mesh`` config entry of a partition (the local one by default), or
+        ``None``."""
         p = partition or self.local_partition
         return self._index.get(("mesh", p, "mesh"))
 
     def exported_services(self, partition: str = "") -> ExportedServices | None:
+        """The ``exported-services`` entry of a partition (the local one by default), or
+        ``None``."""
         p = partition or self.local_partition
         entry = self._index.get(("exported-services", "default", p))
         if entry is None:
@@ -223,6 +231,8 @@ class Mesh:
         return entry
 
     def peer(self, name: str, partition: str = "") -> Peer:
+        """The cluster peer ``name`` of a partition (the local one by default);
+        :class:`~meshgw.errors.LookupFailed` when there is none."""
         p = partition or self.local_partition
         found = self._index.get(("peer", p, name))
         if found is None:
