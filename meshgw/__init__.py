@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from meshgw._load.documents import load, loads
+from meshgw._resolve.intentions import IntentionDecision, resolve_intention
 from meshgw._resolve.modes import (
     Explanation,
     LayerValue,
@@ -69,6 +70,7 @@ __all__ = [
     "Explanation",
     "ExportedServices",
     "GatewayMode",
+    "IntentionDecision",
     "LayerValue",
     "LookupFailed",
     "Mesh",
@@ -104,6 +106,7 @@ __all__ = [
     "load",
     "loads",
     "proxies",
+    "resolve_intention",
     "resolve_mode",
     "resolve_target_mode",
     "translate",

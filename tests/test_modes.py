@@ -742,11 +742,11 @@ def test_target_mode_refusals() -> None:
 
 WORKED_TABLE = """\
 web-sidecar-proxy (datacenter dc1, partition default): 4 upstreams
-UPSTREAM            TARGET                MODE    SOURCE          ROUTE           REASON
-api?dc=dc2          api (dc2)             local   proxy-defaults  local-gateway   mode local from proxy-defaults: through dc1's mesh gateways
-db?dc=dc2           db (dc2)              remote  upstream        remote-gateway  mode remote from upstream: through dc2's mesh gateways
-cache               cache (dc1)           local   proxy-defaults  direct          target is in the local datacenter dc1: mesh gateway mode is ignored (local, from proxy-defaults)
-payments?peer=acme  payments (peer acme)  local   proxy-defaults  local-gateway   mode local from proxy-defaults: through dc1's mesh gateways to peer acme
+UPSTREAM            TARGET                MODE    SOURCE          ROUTE           INTENTION            REASON
+api?dc=dc2          api (dc2)             local   proxy-defaults  local-gateway   allow (default)      mode local from proxy-defaults: through dc1's mesh gateways
+db?dc=dc2           db (dc2)              remote  upstream        remote-gateway  allow (default)      mode remote from upstream: through dc2's mesh gateways
+cache               cache (dc1)           local   proxy-defaults  direct          allow (default)      target is in the local datacenter dc1: mesh gateway mode is ignored (local, from proxy-defaults)
+payments?peer=acme  payments (peer acme)  local   proxy-defaults  local-gateway   unknown (peer acme)  mode local from proxy-defaults: through dc1's mesh gateways to peer acme
 """  # noqa: E501
 
 
@@ -791,7 +791,7 @@ def test_explain_render() -> None:
     assert text == WORKED_TABLE
     assert str(explain(svc, mesh)) == text  # deterministic, and str() is render()
     header = text.splitlines()[1].split()
-    assert header == ["UPSTREAM", "TARGET", "MODE", "SOURCE", "ROUTE", "REASON"]
+    assert header == ["UPSTREAM", "TARGET", "MODE", "SOURCE", "ROUTE", "INTENTION", "REASON"]
 
 
 def test_explain_render_is_in_the_docs() -> None:

@@ -20,7 +20,7 @@ Envoy RBAC builder renders for a destination's public listener.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -38,9 +38,11 @@ __all__ = [
     "RbacSource",
     "Verdict",
     "decide",
+    "decide_upstream",
     "default_policy",
     "inbound_policy",
     "intentions_for",
+    "resolve_intention",
     "source_matches",
 ]
 
@@ -144,6 +146,37 @@ class IntentionDecision:
         if self.intention is not None:
             return str(self.intention)
         return str(self.default)
+
+    @property
+    def summary(self) -> str:
+        """Short form for a table cell: ``deny (mesh.hcl:12)``, ``allow (default)``,
+        ``L7 (mesh.hcl:14)``, ``unknown (peer acme)``."""
+        verdict = "L7" if self.verdict == "l7" else self.verdict
+        if self.reason:
+            return f"{verdict} ({self.reason.split(':', 1)[0]})"
+        if self.intention is not None:
+            where = self.intention.where
+            return f"{verdict} ({where})" if where is not None else f"{verdict} (intention)"
+        return f"{verdict} (default)"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able mapping."""
+        ixn = self.intention
+        return {
+            "verdict": self.verdict,
+            "source": attrs.asdict(self.source),
+            "destination": self.destination,
+            "decided_by": self.decided_by,
+            "intention": None
+            if ixn is None
+            else {
+                "description": ixn.describe(),
+                "precedence": ixn.precedence,
+                "file": ixn.where.file if ixn.where is not None else None,
+                "line": ixn.where.line if ixn.where is not None else None,
+            },
+            "default": str(self.default),
+        }
 
     def __str__(self) -> str:
         return f"{self.verdict}: {self.decided_by}"
@@ -309,6 +342,55 @@ def decide(
     return IntentionDecision(
         "allow" if default.allow else "deny", source, destination, None, default
     )
+
+
+def resolve_intention(
+    source: str,
+    destination: str,
+    mesh: Mesh,
+    *,
+    source_namespace: str = "",
+    source_partition: str = "",
+    source_peer: str = "",
+    namespace: str = "",
+    partition: str = "",
+) -> IntentionDecision:
+    """May service ``source`` open a connection to service ``destination``? The answer
+    (``verdict``: ``allow``, ``deny``, or ``l7`` when it depends on the request) with
+    the intention that decides it (and its file:line), or the default that does.
+
+    ``source_namespace`` / ``source_partition`` default to ``default`` and the mesh's
+    partition; ``source_peer`` names a peer the source is imported from.
+    """
+    identity = Identity(
+        source,
+        source_namespace or _DEFAULT,
+        source_partition or mesh.local_partition,
+        source_peer,
+    )
+    return decide(mesh, identity, destination, namespace, partition)
+
+
+def decide_upstream(
+    mesh: Mesh,
+    source: Identity,
+    destination: str,
+    namespace: str = "",
+    partition: str = "",
+    peer: str = "",
+) -> IntentionDecision:
+    """:func:`decide` for an upstream target: a peer's service is decided by the peer
+    cluster's intentions, which the mesh does not hold (verdict ``unknown``)."""
+    if peer:
+        return IntentionDecision(
+            "unknown",
+            source,
+            destination,
+            None,
+            default_policy(mesh),
+            f"peer {peer}: its intentions are not in this mesh",
+        )
+    return decide(mesh, source, destination, namespace, partition)
 
 
 # --------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import attrs
 
 from meshgw._resolve import lookup
 from meshgw._resolve.chain import compile_chain
+from meshgw._resolve.intentions import Identity, IntentionDecision, decide_upstream
 from meshgw._values import by_norm_key
 from meshgw.errors import LookupFailed, MeshgwError, UsageError
 from meshgw.model._options import mesh_gateway_mode
@@ -232,7 +233,7 @@ class TargetResolution:
         }
 
 
-_COLUMNS = ("UPSTREAM", "TARGET", "MODE", "SOURCE", "ROUTE", "REASON")
+_COLUMNS = ("UPSTREAM", "TARGET", "MODE", "SOURCE", "ROUTE", "INTENTION", "REASON")
 
 
 @attrs.frozen(kw_only=True)
@@ -254,6 +255,9 @@ class Explanation:
     targets: tuple[TargetResolution, ...] = ()
     #: Why an upstream's chain could not be compiled (upstream id → message).
     chain_problems: tuple[tuple[str, str], ...] = ()
+    #: Whether the destination's intentions let this proxy's service in, and which
+    #: intention (or the default) decides (upstream id → decision), per upstream.
+    intentions: tuple[tuple[str, IntentionDecision], ...] = ()
 
     def __iter__(self) -> Iterator[ModeResolution]:
         return iter(self.resolutions)
@@ -278,7 +282,12 @@ class Explanation:
             resolutions=tuple(chosen),
             targets=tuple(t for t in self.targets if t.upstream in ids),
             chain_problems=tuple(p for p in self.chain_problems if p[0] in ids),
+            intentions=tuple(i for i in self.intentions if i[0] in ids),
         )
+
+    def intention(self, upstream: str) -> IntentionDecision | None:
+        """The intentions decision for one upstream (its Envoy id)."""
+        return dict(self.intentions).get(upstream)
 
     def render(self, verbose: bool = False) -> str:
         """A deterministic text table: one row per upstream, the reason last. With
@@ -301,6 +310,9 @@ class Explanation:
             for upstream, problem in self.chain_problems:
                 if upstream == r.upstream:
                     parts.append(f"{r.upstream}: discovery chain not compiled: {problem}\n")
+            decision = self.intention(r.upstream)
+            if decision is not None:
+                parts.append(f"{r.upstream}: intentions: {decision}\n")
         return "".join(parts)
 
     def _table(self) -> str:
@@ -316,6 +328,7 @@ class Explanation:
                 r.mode.value or "-",
                 r.source,
                 r.route,
+                _intention_cell(self.intention(r.upstream)),
                 r.reason,
             )
             for r in self.resolutions
@@ -337,7 +350,12 @@ class Explanation:
             "resolutions": [r.to_dict() for r in self.resolutions],
             "targets": [t.to_dict() for t in self.targets],
             "chain_problems": [{"upstream": u, "problem": m} for u, m in self.chain_problems],
+            "intentions": [{"upstream": u, **d.to_dict()} for u, d in self.intentions],
         }
+
+
+def _intention_cell(decision: IntentionDecision | None) -> str:
+    return decision.summary if decision is not None else "-"
 
 
 # --------------------------------------------------------------------------------------
@@ -438,10 +456,13 @@ def explain(service: Service | str, mesh: Mesh | None = None) -> Explanation:
     resolutions = []
     targets: list[TargetResolution] = []
     problems: list[tuple[str, str]] = []
+    queries: set[str] = set()
     for up in ctx.proxy.upstreams:
         flavour = _flavour(up)
         res = _resolve(ctx, up, flavour, _upstream_target(ctx, up, flavour), mesh)
         resolutions.append(res)
+        if flavour == _QUERY:
+            queries.add(res.upstream)
         if flavour == _SERVICE:
             try:
                 targets.extend(_chain_targets(ctx, up, res, mesh))
@@ -455,7 +476,31 @@ def explain(service: Service | str, mesh: Mesh | None = None) -> Explanation:
         note="" if resolutions else "no explicit upstreams",
         targets=tuple(targets),
         chain_problems=tuple(problems),
+        intentions=tuple(
+            _intentions(ctx, [r for r in resolutions if r.upstream not in queries], targets, mesh)
+        ),
     )
+
+
+def _intentions(
+    ctx: _Context,
+    resolutions: Sequence[ModeResolution],
+    targets: Sequence[TargetResolution],
+    mesh: Mesh,
+) -> Iterator[tuple[str, IntentionDecision]]:
+    """Each upstream's destination (its chain's primary target after a redirect) asked
+    whether this proxy's service may connect (prepared queries, whose services are not
+    known offline, are not passed in)."""
+    source = Identity(ctx.downstream, ctx.namespace, ctx.partition)
+    primary = {t.upstream: t.resolution.target for t in targets if t.role == "primary"}
+    for res in resolutions:
+        target = primary.get(res.upstream, res.target)
+        yield (
+            res.upstream,
+            decide_upstream(
+                mesh, source, target.service, target.namespace, target.partition, target.peer
+            ),
+        )
 
 
 def _chain_targets(
