@@ -47,7 +47,7 @@ from meshgw._plan.gateway_base import (
     remote_tcp_keepalive,
 )
 from meshgw._resolve.catalog import HEALTHY, consul_servers
-from meshgw._resolve.chain import ChainTarget, compile_chain
+from meshgw._resolve.chain import ChainTarget, chain_protocol, compile_chain
 from meshgw.errors import TranslationError
 from meshgw.model.entries import ExportedServices
 from meshgw.model.mesh import Mesh, Peer
@@ -156,20 +156,6 @@ class PeeringPlan:
 # --------------------------------------------------------------------------- helpers
 
 
-def _chain_protocol(mesh: Mesh, service: str, partition: str) -> str:
-    """A service's discovery-chain protocol: its service-defaults, else the partition's
-    proxy-defaults ``protocol``, else tcp (as for a sidecar's chain)."""
-    sd = mesh.service_defaults(service, partition)
-    if sd is not None and sd.protocol:
-        return sd.protocol.lower()
-    pd = mesh.proxy_defaults(partition)
-    if pd is not None:
-        value = pd.config.get("protocol")
-        if isinstance(value, str) and value:
-            return value.lower()
-    return "tcp"
-
-
 # --------------------------------------------------------------------------- exports
 
 
@@ -217,7 +203,7 @@ def _plan_exports(plan: GatewayBase, mesh: Mesh, entry: ExportedServices) -> lis
     for namespace, name in sorted(exported):  # Consul: sorted by namespace, then name
         if (namespace, name) not in by_key:
             continue  # Consul: a service without instances here is not served
-        protocol = _chain_protocol(mesh, name, plan.partition)
+        protocol = chain_protocol(mesh, name, plan.partition)
         if protocol in HTTP_PROTOCOLS:
             raise TranslationError(
                 f"service {name!r} is exported to peers with protocol {protocol!r}: for "

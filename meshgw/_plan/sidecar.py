@@ -47,8 +47,9 @@ from meshgw._envoy.resources import (
 from meshgw._envoy.tls import TlsContexts, TlsIdentity, uri_san_exact, uri_san_prefix
 from meshgw._filters import compile_filter
 from meshgw._plan.rbac import inbound_rbac
+from meshgw._resolve import chain as chains
 from meshgw._resolve.catalog import HEALTHY, UNHEALTHY, CatalogView, Instance, catalog_view
-from meshgw._resolve.chain import ChainTarget, DiscoveryChain, compile_chain
+from meshgw._resolve.chain import ChainTarget, compile_chain
 from meshgw._resolve.intentions import inbound_policy
 from meshgw._resolve.memo import per_mesh
 from meshgw._resolve.modes import (
@@ -578,22 +579,13 @@ def _upstream_config(ctx: _Context, up: Upstream) -> UpstreamOptions:
     if uc is not None and sd is not None and up.destination_type != _PREPARED_QUERY:
         if uc.defaults is not None:
             merged.update(_upstream_config_dict(uc.defaults))
-        name = up.destination_name
         namespace = up.destination_namespace or ctx.namespace
         partition = ctx.partition if up.destination_peer else up.destination_partition
-        partition = partition or ctx.partition
-        match: UpstreamConfig | None = None
-        for ov in uc.overrides:
-            # Consul keys overrides by (name, namespace, partition, peer): the last wins.
-            if (
-                ov.name == name
-                and (ov.namespace or sd.namespace or _DEFAULT) == namespace
-                and (ov.partition or sd.partition or _DEFAULT) == partition
-                and ov.peer == up.destination_peer
-            ):
-                match = ov
+        match = sd.upstream_override(
+            up.destination_name, namespace, partition or ctx.partition, up.destination_peer
+        )
         if match is not None:
-            merged.update(_upstream_config_dict(match))
+            merged.update(_upstream_config_dict(match[1]))
     merged.update(up.config)
     return upstream_options(merged)
 
@@ -650,7 +642,7 @@ def _chain_upstream(ctx: _Context, up: Upstream, eid: str, who: str, out: _Outpu
 
     # Consul's chain compiler records what the upstream's overrides changed; the cluster
     # names then carry a hash of exactly those overrides (naming.customization_hash).
-    chain_protocol = _chain_protocol(mesh, chain)
+    chain_protocol = chains.chain_protocol(mesh, chain.service, chain.partition)
     protocol_customized = bool(opts.protocol) and opts.protocol != chain_protocol
     timeout_ns = chain.connect_timeout_ns
     timeout_customized = False
@@ -720,19 +712,6 @@ def _chain_upstream(ctx: _Context, up: Upstream, eid: str, who: str, out: _Outpu
 
 # A proxy has few distinct override combinations; the hash is pure, so cache it.
 _customization_hash = functools.lru_cache(maxsize=256)(customization_hash)
-
-
-def _chain_protocol(mesh: Mesh, chain: DiscoveryChain) -> str:
-    """The chain's protocol: the service's service-defaults, else proxy-defaults, else tcp."""
-    sd = mesh.service_defaults(chain.service, chain.partition)
-    if sd is not None and sd.protocol:
-        return sd.protocol.lower()
-    pd = mesh.proxy_defaults(chain.partition)
-    if pd is not None:
-        value = pd.config.get("protocol")
-        if isinstance(value, str) and value:
-            return value.lower()
-    return "tcp"
 
 
 def _chain_target_plan(

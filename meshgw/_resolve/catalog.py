@@ -29,10 +29,10 @@ from enum import Enum
 from typing import Any, NamedTuple
 
 from meshgw._resolve.memo import per_mesh
-from meshgw.model.catalog import CatalogEntry, Health
+from meshgw.model.catalog import CatalogEntry, Health, instance_checks
 from meshgw.model.common import ProxyMode, ServiceAddress, ServiceKind
 from meshgw.model.mesh import Mesh
-from meshgw.model.registration import Check, Service, Weights
+from meshgw.model.registration import Service, Weights
 
 __all__ = [
     "CONSUL_SERVICE",
@@ -49,6 +49,7 @@ __all__ = [
     "catalog_view",
     "consul_servers",
     "endpoint_health",
+    "instance_health",
 ]
 
 #: Envoy health status names, as meshgw emits them.
@@ -64,10 +65,8 @@ DEFAULT_NODE_NAME = "local"
 DEFAULT_ADVERTISE_ADDR = "127.0.0.1"
 
 _DEFAULT = "default"
-# Consul writes maintenance as a critical check; meshgw accepts the word as well.
-_CRITICAL = frozenset({Health.CRITICAL, Health.MAINTENANCE})
-# A check registered without a status is taken as passing (documented choice).
-_PASSING = frozenset({Health.PASSING, ""})
+_CRITICAL = Health.CRITICAL_LIKE
+_PASSING = Health.PASSING_LIKE
 _MIN_WEIGHT = 1
 _MAX_WEIGHT = 128
 
@@ -83,16 +82,31 @@ def endpoint_health(
     is UNHEALTHY with weight 1; above 128 it is capped at 128. An empty status counts as
     passing.
     """
-    health = HEALTHY
-    weight = weights.passing if weights is not None else 1
+    health, passing_health, weight = instance_health(statuses, weights)
+    return (passing_health if only_passing else health), weight
+
+
+def instance_health(statuses: Iterable[str], weights: Weights | None) -> tuple[str, str, int]:
+    """``(health, health with OnlyPassing, weight)`` of one instance from the statuses of
+    its checks, in one pass: the rule of :func:`endpoint_health`."""
+    critical = not_passing = warning = False
     for status in statuses:
-        if status in _CRITICAL or (only_passing and status not in _PASSING):
-            health = UNHEALTHY
-        if status == Health.WARNING and weights is not None:
-            weight = weights.warning
-    if weight < _MIN_WEIGHT:
-        return UNHEALTHY, _MIN_WEIGHT
-    return health, min(weight, _MAX_WEIGHT)
+        if status in _PASSING:
+            continue
+        not_passing = True
+        if status in _CRITICAL:
+            critical = True
+        elif status == Health.WARNING:
+            warning = True
+    if weights is None:
+        weight = 1
+    else:
+        weight = weights.warning if warning else weights.passing
+        if weight < _MIN_WEIGHT:
+            return UNHEALTHY, UNHEALTHY, _MIN_WEIGHT
+        weight = min(weight, _MAX_WEIGHT)
+    health = UNHEALTHY if critical else HEALTHY
+    return health, UNHEALTHY if not_passing else health, weight
 
 
 class Instance(NamedTuple):
@@ -232,7 +246,7 @@ _CONTEXT_FIELDS: dict[str, _Factory] = {
     "Service": lambda i: _LazyMapping(_SERVICE_FIELDS, i),
     "Checks": lambda i: [
         {"CheckID": c.id, "Name": c.name, "Status": c.status, "ServiceID": c.service_id}
-        for c in _instance_checks(i.entry.checks, i.service.id or i.service.name)
+        for c in instance_checks(i.entry.checks, i.service.id or i.service.name)
     ],
 }
 _ENUM_TEXT: dict[Enum, str] = {
@@ -357,8 +371,8 @@ def build_view(mesh: Mesh) -> CatalogView:
             checks = entry.checks
             weights = svc.weights
             if checks or weights is not None:
-                health, passing_health, weight = _instance_health(
-                    checks, svc.id or svc.name, weights
+                health, passing_health, weight = instance_health(
+                    [c.status for c in instance_checks(checks, svc.id or svc.name)], weights
                 )
             else:
                 health, passing_health, weight = HEALTHY, HEALTHY, 1
@@ -384,40 +398,6 @@ def build_view(mesh: Mesh) -> CatalogView:
             else:
                 group.append(instance)
     return CatalogView(gateways, connect)
-
-
-def _instance_health(
-    checks: Iterable[Check], service_id: str, weights: Weights | None
-) -> tuple[str, str, int]:
-    """``(health, health with OnlyPassing, weight)`` in one pass over the checks: the
-    same rules as :func:`endpoint_health`, which this must agree with."""
-    critical = not_passing = warning = False
-    for check in checks:
-        if check.service_id and check.service_id != service_id:
-            continue
-        status = check.status
-        if status in _PASSING:
-            continue
-        not_passing = True
-        if status in _CRITICAL:
-            critical = True
-        elif status == Health.WARNING:
-            warning = True
-    if weights is None:
-        weight = 1
-    else:
-        weight = weights.warning if warning else weights.passing
-        if weight < _MIN_WEIGHT:
-            return UNHEALTHY, UNHEALTHY, _MIN_WEIGHT
-        weight = min(weight, _MAX_WEIGHT)
-    health = UNHEALTHY if critical else HEALTHY
-    return health, UNHEALTHY if not_passing else health, weight
-
-
-def _instance_checks(checks: Iterable[Check], service_id: str) -> list[Check]:
-    # Node checks (no service id) and the instance's own; Consul defaults a service's ID
-    # to its name, so a check naming that also counts.
-    return [c for c in checks if not c.service_id or c.service_id == service_id]
 
 
 def consul_servers(mesh: Mesh, datacenter: str = "") -> tuple[CatalogEntry, ...]:

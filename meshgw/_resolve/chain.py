@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT_NS",
     "ChainTarget",
     "DiscoveryChain",
+    "chain_protocol",
     "compile_chain",
 ]
 
@@ -324,3 +325,17 @@ def compile_chain(
         connect_timeout_ns=timeout,
         default=mesh.service_resolver(start.service, start.partition) is None,
     )
+
+
+def chain_protocol(mesh: Mesh, service: str, partition: str) -> str:
+    """The protocol of ``service``'s discovery chain (lower case): its service-defaults
+    ``protocol``, else its partition's proxy-defaults ``config.protocol``, else tcp."""
+    sd = mesh.service_defaults(service, partition)
+    if sd is not None and sd.protocol:
+        return sd.protocol.lower()
+    pd = mesh.proxy_defaults(partition)
+    if pd is not None:
+        value = pd.config.get("protocol")
+        if isinstance(value, str) and value:
+            return value.lower()
+    return "tcp"

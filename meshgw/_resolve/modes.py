@@ -33,7 +33,7 @@ from meshgw._values import by_norm_key
 from meshgw.errors import LookupFailed, MeshgwError, UsageError
 from meshgw.model._options import mesh_gateway_mode
 from meshgw.model.common import GatewayMode, ServiceKind
-from meshgw.model.entries import ProxyDefaults, ServiceDefaults, UpstreamConfig
+from meshgw.model.entries import ProxyDefaults, ServiceDefaults
 from meshgw.model.mesh import DEFAULT_DATACENTER, Mesh
 from meshgw.model.registration import Proxy, Service, Upstream
 from meshgw.naming import upstream_envoy_id
@@ -786,18 +786,12 @@ def _override_layer(sd: ServiceDefaults | None, sd_name: str, ident: ModeTarget)
     overrides = sd.upstream_config.overrides if sd.upstream_config is not None else ()
     if not overrides:
         return LayerValue(name, _UNSET, f"{sd_name} has no UpstreamConfig.Overrides")
-    entry_ns = sd.namespace or _DEFAULT
-    entry_ap = sd.partition or _DEFAULT
-    # Consul keys the overrides by (name, namespace, partition, peer) in a map, so when
-    # several entries match the same upstream the last one wins -- even one whose mode
-    # is unset, which then hides an earlier entry's mode.
-    index = -1
-    for i, ov in enumerate(overrides):
-        if _override_matches(ov, ident, entry_ns, entry_ap):
-            index = i
-    if index < 0:
+    # The last matching entry wins, even one whose mode is unset: it then hides an
+    # earlier entry's mode (ServiceDefaults.upstream_override).
+    match = sd.upstream_override(ident.service, ident.namespace, ident.partition, ident.peer)
+    if match is None:
         return LayerValue(name, _UNSET, f"{sd_name}: no UpstreamConfig.Overrides entry matches")
-    ov = overrides[index]
+    index, ov = match
     keys = [
         f"{key}={value}"
         for key, value in (
@@ -810,19 +804,6 @@ def _override_layer(sd: ServiceDefaults | None, sd_name: str, ident: ModeTarget)
     ]
     detail = f"{sd_name} UpstreamConfig.Overrides[{index}] ({', '.join(keys)})"
     return LayerValue(name, GatewayMode(ov.mesh_gateway.mode), detail)
-
-
-def _override_matches(ov: UpstreamConfig, ident: ModeTarget, entry_ns: str, entry_ap: str) -> bool:
-    # Current Consul (>= 1.16) matches on the full peered service name; the 1.15 legacy
-    # rule (a peer-less override also matching a peered upstream by name) is not kept.
-    if not ov.name:
-        return False  # Consul skips nameless overrides with a warning
-    return (
-        ov.name == ident.service
-        and (ov.namespace or entry_ns) == ident.namespace
-        and (ov.partition or entry_ap) == ident.partition
-        and ov.peer == ident.peer
-    )
 
 
 def _proxy_defaults_layer(pd: ProxyDefaults | None, partition: str) -> LayerValue:

@@ -6,7 +6,7 @@ accept what ``/v1/health/service/:name`` and ``/v1/catalog/service/:name`` retur
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -14,7 +14,7 @@ import attrs
 from meshgw.model.common import ServiceAddress, Source
 from meshgw.model.registration import Check, Service
 
-__all__ = ["CatalogEntry", "Health"]
+__all__ = ["CatalogEntry", "Health", "instance_checks"]
 
 
 class Health:
@@ -25,6 +25,19 @@ class Health:
     CRITICAL = "critical"
     MAINTENANCE = "maintenance"
     ALL = (PASSING, WARNING, CRITICAL, MAINTENANCE)
+    #: Statuses that count as critical: Consul writes maintenance as a critical check;
+    #: meshgw accepts the word as well.
+    CRITICAL_LIKE = frozenset({CRITICAL, MAINTENANCE})
+    #: Statuses that count as passing: a check registered without a status is taken as
+    #: passing (documented choice).
+    PASSING_LIKE = frozenset({PASSING, ""})
+
+
+def instance_checks(checks: Iterable[Check], service_id: str) -> list[Check]:
+    """The checks of a node registration that bear on its service instance ``service_id``
+    (its id, or its name when it has none: Consul defaults the ID to the name): the node's
+    own checks (no service id) and the instance's."""
+    return [c for c in checks if not c.service_id or c.service_id == service_id]
 
 
 def _source() -> Any:
@@ -49,15 +62,15 @@ class CatalogEntry:
 
     def checks_for_instance(self) -> tuple[Check, ...]:
         """Checks that apply to this entry's service: node checks and its own."""
-        sid = self.service.id if self.service is not None else ""
-        return tuple(c for c in self.checks if not c.service_id or c.service_id == sid)
+        svc = self.service
+        return tuple(instance_checks(self.checks, svc.id or svc.name if svc is not None else ""))
 
     @property
     def status(self) -> str:
         """Aggregated health: critical/maintenance > warning > passing (no checks = passing)."""
         worst = Health.PASSING
         for check in self.checks_for_instance():
-            if check.status in (Health.CRITICAL, Health.MAINTENANCE):
+            if check.status in Health.CRITICAL_LIKE:
                 return Health.CRITICAL
             if check.status == Health.WARNING:
                 worst = Health.WARNING

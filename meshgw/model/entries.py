@@ -148,6 +148,36 @@ class ServiceDefaults:
     partition: str = ""
     source: Source | None = _source()
 
+    def upstream_override(
+        self, service: str, namespace: str, partition: str, peer: str = ""
+    ) -> tuple[int, UpstreamConfig] | None:
+        """The ``UpstreamConfig.Overrides`` entry (with its index) for an upstream to
+        ``service`` in ``namespace`` and ``partition`` (written out, never empty) or of
+        ``peer``; an override's empty namespace or partition is this entry's own.
+
+        Consul keys the overrides by (name, namespace, partition, peer) in a map, so when
+        several entries match the last one wins -- even one that sets nothing, which then
+        hides an earlier one. Nameless entries are skipped (Consul warns). Current Consul
+        (>= 1.16) matches on the full peered name: a peer-less override does not match a
+        peered upstream.
+        """
+        uc = self.upstream_config
+        if uc is None:
+            return None
+        own_ns = self.namespace or "default"
+        own_ap = self.partition or "default"
+        found: tuple[int, UpstreamConfig] | None = None
+        for i, ov in enumerate(uc.overrides):
+            if (
+                ov.name
+                and ov.name == service
+                and (ov.namespace or own_ns) == namespace
+                and (ov.partition or own_ap) == partition
+                and ov.peer == peer
+            ):
+                found = (i, ov)
+        return found
+
 
 @attrs.frozen
 class ResolverSubset:
