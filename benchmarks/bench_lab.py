@@ -59,9 +59,7 @@ def main(argv: list[str]) -> None:
     for i in range(runs):
         plan, start, conns, close = one_run()
         rows.append((plan, start, plan + start, conns, close))
-        print(
-            f"{i + 1:>4} {plan:8.2f} {start:8.2f} {plan + start:8.2f} {conns:10.2f} {close:8.2f}"
-        )
+        print(f"{i + 1:>4} {plan:8.2f} {start:8.2f} {plan + start:8.2f} {conns:10.2f} {close:8.2f}")
     med = [statistics.median(col) for col in zip(*rows, strict=True)]
     print(f"{'med':>4} {med[0]:8.2f} {med[1]:8.2f} {med[2]:8.2f} {med[3]:10.2f} {med[4]:8.2f}")
 

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from meshgw._cli import bootstrap, check, diff, explain, translate
+from meshgw._cli import bootstrap, check, diff, explain, lab, translate
 from meshgw.errors import MeshgwError, MeshgwWarning
 
 __all__ = ["main"]
 
-_COMMANDS: tuple[ModuleType, ...] = (translate, explain, bootstrap, check, diff)
+_COMMANDS: tuple[ModuleType, ...] = (translate, explain, bootstrap, check, diff, lab)
 
 EXIT_CODES = """\
 exit status:
