@@ -66,7 +66,7 @@ def register(p: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace, out: TextIO) -> None:
+def run(args: argparse.Namespace, out: TextIO) -> int:
     import meshgw.lab
 
     lab = meshgw.lab.start(
@@ -82,6 +82,7 @@ def run(args: argparse.Namespace, out: TextIO) -> None:
             _wait_for_interrupt()
     if failures:
         raise MeshgwError(f"{failures} of {len(rows)} upstreams did not do what was expected")
+    return 0
 
 
 def _connect_all(lab: Lab) -> tuple[list[list[str]], int]:
