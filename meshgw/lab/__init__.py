@@ -23,18 +23,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from meshgw.lab._addresses import AddressMap, AddressRow
     from meshgw.lab._compare import Comparison, compare
-    from meshgw.lab._lab import (
-        READY_TIMEOUT,
-        Answer,
-        Connection,
-        EnvoyMissing,
-        Hop,
-        Lab,
-        LabError,
-        plan,
-        start,
-    )
+    from meshgw.lab._lab import READY_TIMEOUT, EnvoyMissing, Lab, LabError, plan, start
     from meshgw.lab._proxies import LabProxy
+    from meshgw.lab._results import Answer, Connection, Hop
 
 __all__ = [
     "READY_TIMEOUT",
@@ -62,6 +53,9 @@ _HOME = {
     "Comparison": "_compare",
     "compare": "_compare",
     "LabProxy": "_proxies",
+    "Answer": "_results",
+    "Connection": "_results",
+    "Hop": "_results",
 }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from meshgw.lab._lab import Connection, Hop
+from meshgw.lab._results import Connection, Hop
 
 __all__ = ["Comparison", "compare", "hop_fields"]
 

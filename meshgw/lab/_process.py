@@ -46,7 +46,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from meshgw.errors import MeshgwError
-from meshgw.testing import find_envoy
+from meshgw.lab._binary import find_envoy
 
 __all__ = [
     "EchoServer",
