@@ -25,9 +25,6 @@ from meshgw._translation import translate
 from meshgw.testing import assert_envoy_accepts
 
 GOLDEN = Path(__file__).parent / "golden"
-CONSUL_COPIES = GOLDEN / "consul"
-# The project's reference copy of Consul's goldens, next to the repository.
-SHARED_GOLDENS = Path(__file__).resolve().parents[2] / "shared/reference/consul-goldens"
 
 TD = "11111111-2222-3333-4444-555555555555.consul"
 DC4 = f"dc4.internal.{TD}"
@@ -52,9 +49,10 @@ def snake_keys(value: Any) -> Any:
     return value
 
 
-def consul_resources(kind: str, case: str) -> Resources:
-    """Consul's golden ``<kind>-<case>`` as meshgw-shaped resources."""
-    response = json.loads((CONSUL_COPIES / f"{kind}-{case}.json").read_text())
+def consul_resources(goldens: Path, kind: str, case: str) -> Resources:
+    """Consul's golden ``<kind>-<case>`` (in ``goldens``, the ``consul_goldens`` fixture)
+    as meshgw-shaped resources."""
+    response = json.loads((goldens / f"{kind}-{case}.json").read_text(encoding="utf-8"))
     resources = []
     for resource in response.get("resources", []):  # absent when there are none
         resource = dict(resource)
@@ -159,8 +157,8 @@ def meshgw_output(mesh_case: str, **kw: Any) -> dict[str, Resources]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_matches_consul(case: Case) -> None:
-    expected = consul_resources(case.kind, case.consul_case)
+def test_matches_consul(case: Case, consul_goldens: Path) -> None:
+    expected = consul_resources(consul_goldens, case.kind, case.consul_case)
     for difference in case.differences:
         difference.apply(expected)
     assert meshgw_output(case.mesh_case)[case.kind] == expected
@@ -211,9 +209,9 @@ def assert_documented(differences: list[Difference]) -> None:
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.differences], ids=lambda c: c.id)
-def test_listed_differences_still_occur(case: Case) -> None:
+def test_listed_differences_still_occur(case: Case, consul_goldens: Path) -> None:
     """Each listed difference is needed: without it, meshgw's output differs."""
-    consul = consul_resources(case.kind, case.consul_case)
+    consul = consul_resources(consul_goldens, case.kind, case.consul_case)
     ours = meshgw_output(case.mesh_case)[case.kind]
     assert_each_difference_is_needed(consul, ours, case.differences)
 
@@ -231,13 +229,3 @@ def test_envoy_accepts(mesh_case: str, mode: str) -> None:
     out = meshgw_output(mesh_case, endpoints=mode)
     assert_envoy_accepts(out)
     assert_envoy_accepts(out, reject_deprecated=True)
-
-
-def test_copies_match_reference() -> None:
-    """tests/golden/consul/ holds Consul's files byte for byte."""
-    if not SHARED_GOLDENS.is_dir():
-        pytest.skip(f"reference goldens not present at {SHARED_GOLDENS}")
-    copies = sorted(CONSUL_COPIES.glob("*.json"))
-    assert {p.name for p in copies} >= {f"{c.kind}-{c.consul_case}.json" for c in CASES}
-    for path in copies:
-        assert path.read_bytes() == (SHARED_GOLDENS / path.name).read_bytes(), path.name

@@ -7,8 +7,8 @@ dropped, camelCase keys made snake_case -- must equal meshgw's output once the l
 documented differences are applied. These cases need none: meshgw emits exactly what
 Consul does.
 
-Mesh files (ours, in tests/golden/; Consul's outputs are the byte-for-byte copies in
-tests/golden/consul/, checked against the project's reference):
+Mesh files (ours, in tests/golden/; Consul's outputs are read from the project's
+reference, ``../shared/reference/consul-goldens/``, and the tests skip without it):
 
 * ``pmg-topology.json`` -- the ``[PMG]`` context: datacenter dc1 (the only one), trust
   domain ``11111111-2222-3333-4444-555555555555.consul``; loaded with
@@ -33,13 +33,12 @@ tests/golden/consul/, checked against the project's reference):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from test_golden_gateway import (
-    CONSUL_COPIES,
     GOLDEN,
-    SHARED_GOLDENS,
     Difference,
     Resources,
     assert_documented,
@@ -92,8 +91,8 @@ def meshgw_output(case: str, **kw: Any) -> dict[str, Resources]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_matches_consul(case: Case) -> None:
-    expected = consul_resources(case.kind, case.consul_case)
+def test_matches_consul(case: Case, consul_goldens: Path) -> None:
+    expected = consul_resources(consul_goldens, case.kind, case.consul_case)
     for difference in case.differences:
         difference.apply(expected)
     assert meshgw_output(case.consul_case)[case.kind] == expected
@@ -115,26 +114,26 @@ def test_listed_differences_are_the_expected_ones() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_listed_differences_still_occur(case: Case) -> None:
+def test_listed_differences_still_occur(case: Case, consul_goldens: Path) -> None:
     """Each listed difference is needed and documented; with none listed, meshgw's output
     is Consul's golden as it is."""
-    consul = consul_resources(case.kind, case.consul_case)
+    consul = consul_resources(consul_goldens, case.kind, case.consul_case)
     ours = meshgw_output(case.consul_case)[case.kind]
     assert consul, f"{case.id}: the golden holds no resource"
     assert_each_difference_is_needed(consul, ours, case.differences)
     assert_documented(list(case.differences))
 
 
-def test_goldens_show_what_the_cases_are_about() -> None:
+def test_goldens_show_what_the_cases_are_about(consul_goldens: Path) -> None:
     """The goldens are not trivially matched: they hold the peering chains."""
-    (listener,) = consul_resources("listeners", CONTROL_PLANE)
+    (listener,) = consul_resources(consul_goldens, "listeners", CONTROL_PLANE)
     assert [c.get("filter_chain_match") for c in listener["filter_chains"]] == [
         {"server_names": ["server.dc1.peering.11111111-2222-3333-4444-555555555555.consul"]},
         None,
     ]
-    (listener,) = consul_resources("listeners", EXPORTED)
+    (listener,) = consul_resources(consul_goldens, "listeners", EXPORTED)
     assert len(listener["filter_chains"]) == 4
-    names = [c["name"] for c in consul_resources("clusters", EXPORTED)]
+    names = [c["name"] for c in consul_resources(consul_goldens, "clusters", EXPORTED)]
     assert sum(name.startswith("exported~") for name in names) == 3
 
 
@@ -145,12 +144,3 @@ def test_envoy_accepts(case: str, mode: str) -> None:
     out = meshgw_output(case, endpoints=mode)
     assert_envoy_accepts(out)
     assert_envoy_accepts(out, reject_deprecated=True)
-
-
-def test_copies_are_present_and_match_reference() -> None:
-    """tests/golden/consul/ holds these cases' files, byte for byte as the reference."""
-    for case in CASES:
-        path = CONSUL_COPIES / f"{case.kind}-{case.consul_case}.json"
-        assert path.is_file(), path.name
-        if SHARED_GOLDENS.is_dir():
-            assert path.read_bytes() == (SHARED_GOLDENS / path.name).read_bytes(), path.name

@@ -2,8 +2,9 @@
 
 Consul's [DC] fixtures ``failover-through-remote-gateway`` and
 ``failover-through-local-gateway`` are rebuilt as mesh files (tests/golden/sidecar/) and
-translated; the goldens (tests/golden/consul/, copied byte for byte from
-hashicorp/consul:agent/xds/testdata) are normalised -- DiscoveryResponse unwrapped,
+translated; the goldens (hashicorp/consul:agent/xds/testdata, read from the project's
+reference ``../shared/reference/consul-goldens/``; the tests skip without it) are
+normalised -- DiscoveryResponse unwrapped,
 camelCase keys made snake_case, the top-level ``@type`` dropped, TLS certificate material
 replaced by a token on both sides -- and then changed by the deliberate differences listed
 in ``EXPECTED_DIFFS``, each of which must apply. After that the two must be equal: any other
@@ -28,7 +29,6 @@ from meshgw.testing import TestPKI, assert_envoy_accepts, make_test_pki
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "golden" / "sidecar"
-GOLDENS = HERE / "golden" / "consul"
 TRUST_DOMAIN = "11111111-2222-3333-4444-555555555555.consul"
 GEO_CACHE = f"geo-cache.default.dc1.query.{TRUST_DOMAIN}"
 
@@ -69,8 +69,8 @@ def _snake_keys(value: Any) -> Any:
     return value
 
 
-def load_golden(kind: str, case: str) -> list[dict[str, Any]]:
-    doc = json.loads((GOLDENS / f"{kind}-{case}.json").read_text())
+def load_golden(goldens: Path, kind: str, case: str) -> list[dict[str, Any]]:
+    doc = json.loads((goldens / f"{kind}-{case}.json").read_text(encoding="utf-8"))
     resources = []
     for resource in doc.get("resources", []):  # absent when empty
         resource = _snake_keys(resource)
@@ -185,10 +185,12 @@ def _translate(mesh: meshgw.Mesh) -> Resources:
 
 
 @pytest.mark.parametrize("flavour", sorted(CASES))
-def test_matches_consul_golden(flavour: str, pki: TestPKI, tmp_path: Path) -> None:
+def test_matches_consul_golden(
+    flavour: str, pki: TestPKI, tmp_path: Path, consul_goldens: Path
+) -> None:
     fixture, case, kinds = CASES[flavour]
     ours = _translate(_mesh(fixture, pki, tmp_path))
-    golden: Resources = {kind: load_golden(kind, case) for kind in kinds}
+    golden: Resources = {kind: load_golden(consul_goldens, kind, case) for kind in kinds}
     mine: Resources = {kind: copy.deepcopy(ours[kind]) for kind in kinds}
 
     # Certificates: Consul inlines PEM; meshgw references the files mesh_tls names.

@@ -1,6 +1,7 @@
 # Consul's [DC] "failover-through-local-gateway" fixture (hashicorp/consul:
 # agent/proxycfg/testing_upstreams.go, TestConfigSnapshotDiscoveryChain), as a meshgw mesh
-# file. Goldens: tests/golden/consul/*-connect-proxy-with-tcp-chain-failover-through-*.json.
+# file. Goldens (read from the project's reference, beside the checkout):
+# ../shared/reference/consul-goldens/*-connect-proxy-with-tcp-chain-failover-through-*.json.
 #
 # web-sidecar-proxy in dc1 (port 9999, local app 127.0.0.1:8080) with two upstreams:
 #   db         :9191             resolver db: ConnectTimeout 33s, Failover "*" -> dc2;
