@@ -40,3 +40,9 @@ def shared_reference() -> Callable[..., Path]:
 def consul_goldens(shared_reference: Callable[..., Path]) -> Path:
     """Consul's golden Envoy outputs (``<type>-<case>.json``, see tests/golden/README.md)."""
     return shared_reference("consul-goldens")
+
+
+@pytest.fixture(scope="session")
+def consul_rbac_goldens(shared_reference: Callable[..., Path]) -> Path:
+    """Consul's golden RBAC filters for sidecar intentions (``<case>.json``)."""
+    return shared_reference("consul-rbac-goldens")

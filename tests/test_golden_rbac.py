@@ -26,8 +26,6 @@ from meshgw._plan.rbac import inbound_rbac
 from meshgw._resolve.intentions import inbound_policy
 from meshgw.testing import assert_envoy_accepts
 
-GOLDENS = Path(__file__).resolve().parent.parent.parent / "shared/reference/consul-rbac-goldens"
-
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 Source = dict[str, Any]
@@ -173,34 +171,31 @@ def _mesh(default_allow: bool, intentions: list[Any]) -> meshgw.Mesh:
     )
 
 
-def _built(case: str) -> dict[str, Any]:
+def _built(goldens: Path, case: str) -> dict[str, Any]:
     default_allow, intentions = CASES[case]
     policy = inbound_policy(_mesh(default_allow, intentions), "api")
     assert policy.skipped == ()
-    if _golden(case)["name"] == "envoy.filters.http.rbac":
+    if _golden(goldens, case)["name"] == "envoy.filters.http.rbac":
         return http_rbac_filter(inbound_rbac(policy, http=True))
     return network_rbac_filter(inbound_rbac(policy, http=False), "connect_authz")
 
 
-def _golden(case: str) -> dict[str, Any]:
-    path = GOLDENS / f"{case}.json"
-    if not path.exists():
-        pytest.skip(f"Consul's RBAC goldens are not here ({GOLDENS}): ../shared is absent")
-    return _snake_keys(json.loads(path.read_text()))  # type: ignore[no-any-return]
+def _golden(goldens: Path, case: str) -> dict[str, Any]:
+    """Consul's golden ``case`` (in ``goldens``, the ``consul_rbac_goldens`` fixture)."""
+    path = goldens / f"{case}.json"
+    return _snake_keys(json.loads(path.read_text(encoding="utf-8")))  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_rbac_filter_matches_consul(case: str) -> None:
-    golden = _golden(case)
-    assert _built(case) == _modern_matchers(golden)
+def test_rbac_filter_matches_consul(case: str, consul_rbac_goldens: Path) -> None:
+    golden = _golden(consul_rbac_goldens, case)
+    assert _built(consul_rbac_goldens, case) == _modern_matchers(golden)
 
 
-def test_envoy_accepts_every_filter_without_deprecated_fields() -> None:
-    if not GOLDENS.is_dir():
-        pytest.skip(f"Consul's RBAC goldens are not here ({GOLDENS}): ../shared is absent")
+def test_envoy_accepts_every_filter_without_deprecated_fields(consul_rbac_goldens: Path) -> None:
     listeners = []
     for i, case in enumerate(sorted(CASES)):
-        built = _built(case)
+        built = _built(consul_rbac_goldens, case)
         if built["name"] == "envoy.filters.http.rbac":
             filters = [_hcm([built, _ROUTER])]
         else:
@@ -243,7 +238,5 @@ def _hcm(http_filters: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def test_every_golden_has_a_case() -> None:
-    if not GOLDENS.is_dir():
-        pytest.skip(f"Consul's RBAC goldens are not here ({GOLDENS}): ../shared is absent")
-    assert sorted(p.stem for p in GOLDENS.glob("*.json")) == sorted(CASES)
+def test_every_golden_has_a_case(consul_rbac_goldens: Path) -> None:
+    assert sorted(p.stem for p in consul_rbac_goldens.glob("*.json")) == sorted(CASES)
