@@ -46,7 +46,7 @@ from meshgw.model.mesh import (
     TlsSettings,
     install_loader,
 )
-from meshgw.model.registration import Check, CheckDefinition, Service
+from meshgw.model.registration import Check, CheckDefinition, Proxy, Service
 
 __all__ = ["ConfigTypos", "load", "loads", "mesh_from_documents"]
 
@@ -609,6 +609,47 @@ def _expand_sidecars(parts: Parts) -> None:
 def _make_sidecar(
     parent: Service, sidecar: Service, doc: Document, path: tuple[PathElem, ...], used: set[int]
 ) -> Service | None:
+    """The registration Consul's agent makes of ``parent``'s ``sidecar_service``
+    (``agent/sidecar_service.go``); ``None`` after reporting what makes it impossible."""
+    if not _sidecar_allowed(sidecar, doc, path):
+        return None
+    proxy = sidecar.proxy or Proxy()
+    changes = {
+        "destination_service_name": parent.name,
+        "destination_service_id": parent.id,
+        **_local_service(parent, proxy),
+    }
+    port = sidecar.port if sidecar.port >= 1 else _free_sidecar_port(used, doc, path)
+    if port < 1:
+        return None
+    used.add(port)
+    listen_host = (
+        sidecar.address
+        or parent.address
+        or changes.get("local_service_address")
+        or proxy.local_service_address
+        or "127.0.0.1"
+    )
+    return attrs.evolve(
+        sidecar,
+        kind=ServiceKind.CONNECT_PROXY,
+        id=f"{parent.id}-sidecar-proxy",
+        name=sidecar.name or f"{parent.name}-sidecar-proxy",
+        address=sidecar.address or parent.address,
+        tags=sidecar.tags or parent.tags,
+        meta=sidecar.meta or parent.meta,
+        locality=sidecar.locality or parent.locality,
+        token=sidecar.token or parent.token,
+        namespace=parent.namespace,
+        partition=parent.partition,
+        port=port,
+        checks=sidecar.checks or _sidecar_checks(parent, f"{listen_host}:{port}"),
+        proxy=attrs.evolve(proxy, **changes),
+    )
+
+
+def _sidecar_allowed(sidecar: Service, doc: Document, path: tuple[PathElem, ...]) -> bool:
+    """Report what Consul refuses in a ``sidecar_service``; whether there was none."""
     ok = True
     if sidecar.id:
         doc.report(
@@ -627,77 +668,53 @@ def _make_sidecar(
             (*path, "kind"), f'a sidecar_service must be a connect-proxy, not "{sidecar.kind}"'
         )
         ok = False
-    if not ok:
-        return None
-    proxy = sidecar.proxy or _empty_proxy()
-    changes: dict[str, Any] = {
-        "destination_service_name": parent.name,
-        "destination_service_id": parent.id,
-    }
-    if not proxy.local_service_socket_path and (
-        not proxy.local_service_address or proxy.local_service_port < 1
+    return ok
+
+
+def _local_service(parent: Service, proxy: Proxy) -> dict[str, Any]:
+    """Where the sidecar reaches the parent service, when the proxy does not say: its
+    socket, else the proxy's local address (127.0.0.1) and port (the parent's)."""
+    if proxy.local_service_socket_path or (
+        proxy.local_service_address and proxy.local_service_port >= 1
     ):
-        if parent.socket_path:
-            changes["local_service_socket_path"] = parent.socket_path
-        else:
-            changes["local_service_address"] = proxy.local_service_address or "127.0.0.1"
-            changes["local_service_port"] = (
-                proxy.local_service_port if proxy.local_service_port >= 1 else parent.port
-            )
-    port = sidecar.port
-    if port < 1:
-        port = next((p for p in range(SIDECAR_MIN_PORT, SIDECAR_MAX_PORT + 1) if p not in used), 0)
-        if not port:
-            doc.report(
-                (*path, "port"),
-                "no port given for sidecar_service and none left in "
-                f"[{SIDECAR_MIN_PORT}, {SIDECAR_MAX_PORT}]",
-            )
-            return None
-    used.add(port)
-    checks = sidecar.checks
-    listen_host = (
-        sidecar.address
-        or parent.address
-        or changes.get("local_service_address")
-        or proxy.local_service_address
-        or "127.0.0.1"
-    )
-    if not checks:
-        checks = (
-            Check(
-                id=f"service:{parent.id}-sidecar-proxy:1",
-                name="Connect Sidecar Listening",
-                definition=CheckDefinition(tcp=f"{listen_host}:{port}", interval="10s"),
-            ),
-            Check(
-                id=f"service:{parent.id}-sidecar-proxy:2",
-                name=f"Connect Sidecar Aliasing {parent.id}",
-                definition=CheckDefinition(alias_service=parent.id),
-            ),
+        return {}
+    if parent.socket_path:
+        return {"local_service_socket_path": parent.socket_path}
+    return {
+        "local_service_address": proxy.local_service_address or "127.0.0.1",
+        "local_service_port": (
+            proxy.local_service_port if proxy.local_service_port >= 1 else parent.port
+        ),
+    }
+
+
+def _free_sidecar_port(used: set[int], doc: Document, path: tuple[PathElem, ...]) -> int:
+    """The first sidecar port not yet taken (Consul's sidecar_min_port..max_port); 0
+    after reporting when none is left."""
+    port = next((p for p in range(SIDECAR_MIN_PORT, SIDECAR_MAX_PORT + 1) if p not in used), 0)
+    if not port:
+        doc.report(
+            (*path, "port"),
+            "no port given for sidecar_service and none left in "
+            f"[{SIDECAR_MIN_PORT}, {SIDECAR_MAX_PORT}]",
         )
-    return attrs.evolve(
-        sidecar,
-        kind=ServiceKind.CONNECT_PROXY,
-        id=f"{parent.id}-sidecar-proxy",
-        name=sidecar.name or f"{parent.name}-sidecar-proxy",
-        address=sidecar.address or parent.address,
-        tags=sidecar.tags or parent.tags,
-        meta=sidecar.meta or parent.meta,
-        locality=sidecar.locality or parent.locality,
-        token=sidecar.token or parent.token,
-        namespace=parent.namespace,
-        partition=parent.partition,
-        port=port,
-        checks=checks,
-        proxy=attrs.evolve(proxy, **changes),
+    return port
+
+
+def _sidecar_checks(parent: Service, listen: str) -> tuple[Check, ...]:
+    """The two checks Consul gives a sidecar that registers none."""
+    return (
+        Check(
+            id=f"service:{parent.id}-sidecar-proxy:1",
+            name="Connect Sidecar Listening",
+            definition=CheckDefinition(tcp=listen, interval="10s"),
+        ),
+        Check(
+            id=f"service:{parent.id}-sidecar-proxy:2",
+            name=f"Connect Sidecar Aliasing {parent.id}",
+            definition=CheckDefinition(alias_service=parent.id),
+        ),
     )
-
-
-def _empty_proxy() -> Any:
-    from meshgw.model.registration import Proxy
-
-    return Proxy()
 
 
 def _complete_catalog(entry: CatalogEntry, datacenter: str) -> CatalogEntry:

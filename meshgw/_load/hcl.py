@@ -313,81 +313,65 @@ class _Plan:
 
 def _plan(text: str, tokens: list[_Tok], convert: set[int], stop: int = -1) -> _Plan:
     """Walk the tokens with a small state machine tracking bodies, objects and values."""
-    plan = _Plan()
-    edits = plan.edits
-    stack = [_Frame("body", -1)]
+    return _Planner(text, tokens, convert).run(stop)
 
-    def quoted_name(frame: _Frame, index: int) -> int:
-        """Fix a quoted name in a body (HCL1 allows it, HCL2 does not); return its shift."""
-        kind, start, end, _, _ = tokens[index]
-        if kind != "string" or frame.kind != "body":
-            return 0
-        if _NAME.fullmatch(text, start + 1, end - 1):
-            edits.append((start, start + 1, " "))  # blanks keep the columns
-            edits.append((end - 1, end, " "))
-            return 1
-        if frame.open >= 0:
-            plan.convert.add(frame.open)
-        else:
-            plan.unfixable.add(index)
-        return 0
 
-    def open_block(frame: _Frame, brace: int) -> None:
-        header = frame.header
-        first = tokens[header[0]]
-        label = f"block `{text[first[1] : first[2]]}`"
-        shift = 0
-        if frame.kind == "body":
-            shift = quoted_name(frame, header[0])
-            if brace not in convert:
-                stack.append(_Frame("body", brace, label))
-                return
-        # `name "l1" l2 {` -> `name = { "l1" = { l2 = {`, closed by two extra `}`
-        for index in header[:-1]:
-            edits.append((tokens[index][2], tokens[index][2], " = {"))
-        edits.append((tokens[header[-1]][2], tokens[header[-1]][2], " ="))
-        plan.markers[first[1] + shift] = len(header) - 1
-        child = _Frame("object", brace, label)
-        child.closers = len(header) - 1
-        stack.append(child)
+class _Planner:
+    """The state machine of :func:`_plan`: a stack of frames (bodies, objects, lists,
+    parentheses), each in a state (key, header, value, after a value)."""
 
-    def open_value(kind: str, index: int) -> None:
-        if kind == "{":
-            stack.append(_Frame("object", index, "object"))
-        elif kind == "[":
-            stack.append(_Frame("tuple", index, "list"))
-        else:
-            stack.append(_Frame("paren", index, "`(`"))
+    def __init__(self, text: str, tokens: list[_Tok], convert: set[int]) -> None:
+        self.text = text
+        self.tokens = tokens
+        self.convert = convert
+        self.plan = _Plan()
+        self.edits = self.plan.edits
+        self.stack = [_Frame("body", -1)]
 
-    for index, (kind, start, end, _, _) in enumerate(tokens):
-        if index == stop:
-            plan.frame_at = stack[-1]
+    def run(self, stop: int) -> _Plan:
+        for index in range(len(self.tokens)):
+            if index == stop:
+                self.plan.frame_at = self.stack[-1]
+            self.token(index)
+        self.plan.unclosed = self.stack[1:]
+        return self.plan
+
+    def token(self, index: int) -> None:
+        kind, start, end, _, _ = self.tokens[index]
         if kind == "comment":
-            continue
+            return
         if kind == "bcomment":
-            edits.append((start, end, re.sub(r"[^\n]", " ", text[start:end])))
-            continue
-        if kind == "string" and ("$${" in text[start:end] or "%%{" in text[start:end]):
+            self.edits.append((start, end, re.sub(r"[^\n]", " ", self.text[start:end])))
+            return
+        if kind == "string" and ("$${" in self.text[start:end] or "%%{" in self.text[start:end]):
             # \u0024 is `$`: the same string without needing a closing `}`
-            piece = text[start:end]
+            piece = self.text[start:end]
             piece = piece.replace("$${", "\\u0024{").replace("%%{", "\\u0025{")
-            edits.append((start, end, piece))
-        frame = stack[-1]
+            self.edits.append((start, end, piece))
+        frame = self.stack[-1]
         if kind in ("}", "]", ")"):
-            if len(stack) == 1:
-                plan.bad_closers.setdefault(index, None)
-                continue
-            if _CLOSER_OF[frame.kind] != kind:
-                plan.bad_closers.setdefault(index, frame)
-            stack.pop()
-            if frame.closers:
-                edits.append((start, start, "}" * frame.closers))
-            stack[-1].state = _AFTER
-            continue
-        if frame.kind in ("tuple", "paren"):
+            self.close(frame, index)
+        elif frame.kind in ("tuple", "paren"):
             if kind in ("{", "[", "("):
-                open_value(kind, index)
-            continue
+                self.open_value(kind, index)
+        else:
+            self.step(frame, index)
+
+    def close(self, frame: _Frame, index: int) -> None:
+        kind, start, _, _, _ = self.tokens[index]
+        if len(self.stack) == 1:
+            self.plan.bad_closers.setdefault(index, None)
+            return
+        if _CLOSER_OF[frame.kind] != kind:
+            self.plan.bad_closers.setdefault(index, frame)
+        self.stack.pop()
+        if frame.closers:
+            self.edits.append((start, start, "}" * frame.closers))
+        self.stack[-1].state = _AFTER
+
+    def step(self, frame: _Frame, index: int) -> None:
+        """One token of a body or an object."""
+        kind, start, end, _, _ = self.tokens[index]
         state = frame.state
         if kind == "nl":
             if state == _AFTER:
@@ -397,11 +381,11 @@ def _plan(text: str, tokens: list[_Tok], convert: set[int], stop: int = -1) -> _
                 frame.header.append(index)
             elif kind in ("=", ":"):
                 if len(frame.header) == 1:
-                    quoted_name(frame, frame.header[0])
+                    self.quoted_name(frame, frame.header[0])
                 frame.state = _VALUE
             elif kind == "{":
                 frame.state = _AFTER
-                open_block(frame, index)
+                self.open_block(frame, index)
             else:
                 frame.state = _KEY
         elif kind in ("name", "string") and state in (_KEY, _AFTER):
@@ -409,18 +393,59 @@ def _plan(text: str, tokens: list[_Tok], convert: set[int], stop: int = -1) -> _
             frame.state = _HEADER
         elif kind == ",":
             if frame.kind == "body" and state == _AFTER:
-                edits.append((start, end, " "))
+                self.edits.append((start, end, " "))
             frame.state = _KEY
         elif kind in ("{", "[", "("):
             frame.state = _AFTER  # once the bracket closes
-            open_value(kind, index)
+            self.open_value(kind, index)
         elif state == _VALUE:
             if kind in ("name", "string", "number", "heredoc"):
                 frame.state = _AFTER
         elif state == _AFTER:
             frame.state = _VALUE  # an operator or `.`: the expression goes on
-    plan.unclosed = stack[1:]
-    return plan
+
+    def quoted_name(self, frame: _Frame, index: int) -> int:
+        """Fix a quoted name in a body (HCL1 allows it, HCL2 does not); return its shift."""
+        kind, start, end, _, _ = self.tokens[index]
+        if kind != "string" or frame.kind != "body":
+            return 0
+        if _NAME.fullmatch(self.text, start + 1, end - 1):
+            self.edits.append((start, start + 1, " "))  # blanks keep the columns
+            self.edits.append((end - 1, end, " "))
+            return 1
+        if frame.open >= 0:
+            self.plan.convert.add(frame.open)
+        else:
+            self.plan.unfixable.add(index)
+        return 0
+
+    def open_block(self, frame: _Frame, brace: int) -> None:
+        tokens = self.tokens
+        header = frame.header
+        first = tokens[header[0]]
+        label = f"block `{self.text[first[1] : first[2]]}`"
+        shift = 0
+        if frame.kind == "body":
+            shift = self.quoted_name(frame, header[0])
+            if brace not in self.convert:
+                self.stack.append(_Frame("body", brace, label))
+                return
+        # `name "l1" l2 {` -> `name = { "l1" = { l2 = {`, closed by two extra `}`
+        for index in header[:-1]:
+            self.edits.append((tokens[index][2], tokens[index][2], " = {"))
+        self.edits.append((tokens[header[-1]][2], tokens[header[-1]][2], " ="))
+        self.plan.markers[first[1] + shift] = len(header) - 1
+        child = _Frame("object", brace, label)
+        child.closers = len(header) - 1
+        self.stack.append(child)
+
+    def open_value(self, kind: str, index: int) -> None:
+        if kind == "{":
+            self.stack.append(_Frame("object", index, "object"))
+        elif kind == "[":
+            self.stack.append(_Frame("tuple", index, "list"))
+        else:
+            self.stack.append(_Frame("paren", index, "`(`"))
 
 
 def _rewrite(text: str, scan: _Scan) -> _Rewrite | None:

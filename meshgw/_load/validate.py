@@ -21,7 +21,10 @@ from meshgw.model.catalog import CatalogEntry, Health
 from meshgw.model.common import ServiceKind
 from meshgw.model.entries import (
     ExportedServices,
+    LoadBalancer,
     ProxyDefaults,
+    ResolverFailover,
+    ResolverRedirect,
     ServiceDefaults,
     ServiceIntentions,
     ServiceResolver,
@@ -652,87 +655,105 @@ def _resolver(entry: ServiceResolver, doc: Document, path: Path) -> None:
             f'default_subset "{entry.default_subset}" is not a valid subset',
         )
     cross_dc_ok = (entry.partition or "default") == "default"
-    red = entry.redirect
-    if red is not None:
-        rp = (*path, "redirect")
-        if entry.failover:
-            doc.report(rp, "redirect and failover cannot both be set")
-        if not any(
-            (
-                red.service,
-                red.service_subset,
-                red.namespace,
-                red.partition,
-                red.datacenter,
-                red.peer,
-                red.sameness_group,
-            )
-        ):
-            doc.report(rp, "redirect is empty")
-        if red.peer and red.service_subset:
-            doc.report(rp, "redirect.peer cannot be set with redirect.service_subset")
-        if red.peer and red.datacenter:
-            doc.report(rp, "redirect.peer cannot be set with redirect.datacenter")
-        if red.peer and red.partition:
-            doc.report(rp, "redirect.partition cannot be set with redirect.peer")
-        if red.service_subset and not red.service:
-            doc.report(rp, "redirect.service_subset defined without redirect.service")
-        if red.datacenter and not cross_dc_ok:
-            doc.report(rp, "cross-datacenter redirect is only supported in the default partition")
-        if red.datacenter and red.partition:
-            doc.report(rp, "cross-datacenter and cross-partition redirect is not supported")
+    if entry.redirect is not None:
+        _redirect(entry, entry.redirect, cross_dc_ok, doc, (*path, "redirect"))
     for key, fo in sorted(entry.failover.items()):
-        fp = (*path, "failover", key)
-        if key != "*" and key not in entry.subsets:
-            doc.report(
-                fp, f'failover key "{key}" is not a valid subset (expected "*" or a subset name)'
-            )
-        if not any(
-            (
-                fo.service,
-                fo.service_subset,
-                fo.namespace,
-                fo.targets,
-                fo.datacenters,
-                fo.sameness_group,
-            )
-        ):
-            doc.report(
-                fp, "one of service, service_subset, namespace, targets or datacenters is required"
-            )
-        if fo.targets and fo.datacenters:
-            doc.report(fp, "targets cannot be set with datacenters")
-        if fo.targets and fo.service_subset:
-            doc.report(fp, "targets cannot be set with service_subset")
-        if fo.targets and fo.service:
-            doc.report(fp, "targets cannot be set with service")
-        for i, dc in enumerate(fo.datacenters):
-            if not dc:
-                doc.report((*fp, "datacenters", i), "found empty datacenter")
-        if (fo.datacenters or any(t.datacenter for t in fo.targets)) and not cross_dc_ok:
-            doc.report(fp, "cross-datacenter failover is only supported in the default partition")
-        for i, t in enumerate(fo.targets):
-            tp = (*fp, "targets", i)
-            if t.peer and t.service_subset:
-                doc.report(tp, "peer cannot be set with service_subset")
-            if t.peer and t.partition:
-                doc.report(tp, "partition cannot be set with peer")
-            if t.peer and t.datacenter:
-                doc.report(tp, "peer cannot be set with datacenter")
-            if t.partition and t.datacenter:
-                doc.report(tp, "partition cannot be set with datacenter")
-    lb = entry.load_balancer
-    if lb is not None and lb.policy not in _LB_POLICIES:
+        _failover(entry, key, fo, cross_dc_ok, doc, (*path, "failover", key))
+    if entry.load_balancer is not None:
+        _load_balancer(entry.load_balancer, doc, (*path, "load_balancer"))
+
+
+def _redirect(
+    entry: ServiceResolver, red: ResolverRedirect, cross_dc_ok: bool, doc: Document, rp: Path
+) -> None:
+    if entry.failover:
+        doc.report(rp, "redirect and failover cannot both be set")
+    if not any(
+        (
+            red.service,
+            red.service_subset,
+            red.namespace,
+            red.partition,
+            red.datacenter,
+            red.peer,
+            red.sameness_group,
+        )
+    ):
+        doc.report(rp, "redirect is empty")
+    if red.peer and red.service_subset:
+        doc.report(rp, "redirect.peer cannot be set with redirect.service_subset")
+    if red.peer and red.datacenter:
+        doc.report(rp, "redirect.peer cannot be set with redirect.datacenter")
+    if red.peer and red.partition:
+        doc.report(rp, "redirect.partition cannot be set with redirect.peer")
+    if red.service_subset and not red.service:
+        doc.report(rp, "redirect.service_subset defined without redirect.service")
+    if red.datacenter and not cross_dc_ok:
+        doc.report(rp, "cross-datacenter redirect is only supported in the default partition")
+    if red.datacenter and red.partition:
+        doc.report(rp, "cross-datacenter and cross-partition redirect is not supported")
+
+
+def _failover(
+    entry: ServiceResolver,
+    key: str,
+    fo: ResolverFailover,
+    cross_dc_ok: bool,
+    doc: Document,
+    fp: Path,
+) -> None:
+    if key != "*" and key not in entry.subsets:
         doc.report(
-            (*path, "load_balancer", "policy"),
+            fp, f'failover key "{key}" is not a valid subset (expected "*" or a subset name)'
+        )
+    if not any(
+        (
+            fo.service,
+            fo.service_subset,
+            fo.namespace,
+            fo.targets,
+            fo.datacenters,
+            fo.sameness_group,
+        )
+    ):
+        doc.report(
+            fp, "one of service, service_subset, namespace, targets or datacenters is required"
+        )
+    if fo.targets and fo.datacenters:
+        doc.report(fp, "targets cannot be set with datacenters")
+    if fo.targets and fo.service_subset:
+        doc.report(fp, "targets cannot be set with service_subset")
+    if fo.targets and fo.service:
+        doc.report(fp, "targets cannot be set with service")
+    for i, dc in enumerate(fo.datacenters):
+        if not dc:
+            doc.report((*fp, "datacenters", i), "found empty datacenter")
+    if (fo.datacenters or any(t.datacenter for t in fo.targets)) and not cross_dc_ok:
+        doc.report(fp, "cross-datacenter failover is only supported in the default partition")
+    for i, t in enumerate(fo.targets):
+        tp = (*fp, "targets", i)
+        if t.peer and t.service_subset:
+            doc.report(tp, "peer cannot be set with service_subset")
+        if t.peer and t.partition:
+            doc.report(tp, "partition cannot be set with peer")
+        if t.peer and t.datacenter:
+            doc.report(tp, "peer cannot be set with datacenter")
+        if t.partition and t.datacenter:
+            doc.report(tp, "partition cannot be set with datacenter")
+
+
+def _load_balancer(lb: LoadBalancer, doc: Document, path: Path) -> None:
+    if lb.policy not in _LB_POLICIES:
+        doc.report(
+            (*path, "policy"),
             f'unknown policy "{lb.policy}" '
             "(expected random, round_robin, least_request, ring_hash or maglev)",
         )
-    elif lb is not None and lb.policy == "least_request":
+    elif lb.policy == "least_request":
         try:
             lb.least_request_choice_count()
         except ValueError as exc:
-            doc.report((*path, "load_balancer", "least_request_config", "choice_count"), str(exc))
+            doc.report((*path, "least_request_config", "choice_count"), str(exc))
 
 
 def _filter(expression: str, doc: Document, path: Path) -> None:

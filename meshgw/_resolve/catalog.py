@@ -334,70 +334,63 @@ def build_view(mesh: Mesh) -> CatalogView:
     connect: dict[LocationKey, dict[ServiceKey, list[Instance]]] = {}
     local_dc = mesh.datacenter
     local_ap = mesh.partition or _DEFAULT
-    catalog = mesh.catalog
-
-    # This loop runs once per catalog entry; names are hoisted into locals on purpose.
-    mesh_gateway, connect_proxy, typical = (
-        ServiceKind.MESH_GATEWAY,
-        ServiceKind.CONNECT_PROXY,
-        ServiceKind.TYPICAL,
-    )
-    make = Instance
-    for entries in (agent_entries(mesh), catalog):
+    mesh_gateway = ServiceKind.MESH_GATEWAY
+    for entries in (agent_entries(mesh), mesh.catalog):
         for entry in entries:
-            svc = entry.service
-            if svc is None:
+            instance = _instance(entry, local_dc, local_ap)
+            if instance is None:
                 continue
-            kind = svc.kind
-            if kind == connect_proxy:
-                proxy = svc.proxy
-                name = proxy.destination_service_name if proxy is not None else ""
-            elif kind == mesh_gateway or (
-                kind == typical and svc.connect is not None and svc.connect.native
-            ):
-                name = svc.name
+            location = (instance.datacenter, instance.partition)
+            if instance.service.kind == mesh_gateway:
+                gateways.setdefault(location, []).append(instance)
             else:
-                continue
-            if not name:
-                continue
-            datacenter = entry.datacenter or local_dc
-            # An entry without a partition is in the one the local agent's API would
-            # assume: the agent's own partition locally, the default one elsewhere.
-            partition = (
-                entry.partition
-                or svc.partition
-                or (local_ap if datacenter == local_dc else _DEFAULT)
-            )
-            checks = entry.checks
-            weights = svc.weights
-            if checks or weights is not None:
-                health, passing_health, weight = instance_health(
-                    [c.status for c in instance_checks(checks, svc.id or svc.name)], weights
-                )
-            else:
-                health, passing_health, weight = HEALTHY, HEALTHY, 1
-            namespace = svc.namespace or _DEFAULT
-            instance = make(
-                entry, svc, datacenter, partition, namespace, name, health, passing_health, weight
-            )
-            location = (datacenter, partition)
-            if kind == mesh_gateway:
-                group = gateways.get(location)
-                if group is None:
-                    gateways[location] = [instance]
-                else:
-                    group.append(instance)
-                continue
-            by_service = connect.get(location)
-            if by_service is None:
-                by_service = connect[location] = {}
-            key = (namespace, name)
-            group = by_service.get(key)
-            if group is None:
-                by_service[key] = [instance]
-            else:
-                group.append(instance)
+                by_service = connect.setdefault(location, {})
+                key = (instance.namespace, instance.service_name)
+                by_service.setdefault(key, []).append(instance)
     return CatalogView(gateways, connect)
+
+
+def _served_name(svc: Service) -> str:
+    """The service an instance serves in the mesh: a sidecar's destination, a gateway's
+    or a Connect-native service's own name; ``""`` for anything else."""
+    kind = svc.kind
+    if kind == ServiceKind.CONNECT_PROXY:
+        proxy = svc.proxy
+        return proxy.destination_service_name if proxy is not None else ""
+    if kind == ServiceKind.MESH_GATEWAY or (
+        kind == ServiceKind.TYPICAL and svc.connect is not None and svc.connect.native
+    ):
+        return svc.name
+    return ""
+
+
+def _instance(entry: CatalogEntry, local_dc: str, local_ap: str) -> Instance | None:
+    """The mesh instance of one node registration, located and with its health; ``None``
+    when it has no service that the mesh routes to. (Runs once per catalog entry.)"""
+    svc = entry.service
+    if svc is None:
+        return None
+    name = _served_name(svc)
+    if not name:
+        return None
+    datacenter = entry.datacenter or local_dc
+    # An entry without a partition is in the one the local agent's API would assume: the
+    # agent's own partition locally, the default one elsewhere.
+    partition = (
+        entry.partition or svc.partition or (local_ap if datacenter == local_dc else _DEFAULT)
+    )
+    checks = entry.checks
+    weights = svc.weights
+    if checks or weights is not None:
+        health, passing_health, weight = instance_health(
+            [c.status for c in instance_checks(checks, svc.id or svc.name)], weights
+        )
+    else:
+        health, passing_health, weight = HEALTHY, HEALTHY, 1
+    namespace = svc.namespace or _DEFAULT
+    return Instance(
+        entry, svc, datacenter, partition, namespace, name, health, passing_health, weight
+    )
 
 
 def consul_servers(mesh: Mesh, datacenter: str = "") -> tuple[CatalogEntry, ...]:

@@ -19,6 +19,7 @@ from meshgw import naming
 from meshgw.errors import MeshgwError
 
 if TYPE_CHECKING:
+    from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec
 
 __all__ = ["SpiffeIdentity", "TestPKI", "make_test_pki"]
@@ -96,127 +97,26 @@ def make_test_pki(
     service and datacenter, or names unusable in a file name, raise
     :class:`~meshgw.errors.MeshgwError`, as does a missing ``cryptography`` package.
     """
-    try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-    except ImportError as exc:
-        raise MeshgwError(
-            "meshgw.testing.make_test_pki needs the 'cryptography' package: "
-            "pip install cryptography (or pip install 'meshgw[test]')"
-        ) from exc
+    _require_cryptography()
+    from cryptography.hazmat.primitives import serialization
 
-    wanted = [_identity(item) for item in identities]
-    if not trust_domain or "/" in trust_domain:
-        raise MeshgwError(f"make_test_pki: invalid trust domain {trust_domain!r}")
-    seen: set[tuple[str, str]] = set()
-    for ident in wanted:
-        pair = (ident.service, ident.datacenter)
-        if pair in seen:
-            raise MeshgwError(
-                f"make_test_pki: two identities for service {ident.service!r} in "
-                f"datacenter {ident.datacenter!r}"
-            )
-        seen.add(pair)
-
+    wanted = _distinct_identities(identities, trust_domain)
     root = Path(directory).absolute()
     root.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    not_before = now - datetime.timedelta(hours=1)
-    not_after = now + datetime.timedelta(days=1)
+    validity = (now - datetime.timedelta(hours=1), now + datetime.timedelta(days=1))
 
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meshgw test CA")])
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(ca_ski, critical=False)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.UniformResourceIdentifier(f"spiffe://{trust_domain}")]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca = _make_ca(trust_domain, validity)
     ca_file = root / "ca.pem"
     ca_key_file = root / "ca-key.pem"
-    _write(ca_file, ca_cert.public_bytes(serialization.Encoding.PEM), private=False)
-    _write(ca_key_file, _key_pem(ca_key), private=True)
+    _write(ca_file, ca.cert.public_bytes(serialization.Encoding.PEM), private=False)
+    _write(ca_key_file, _key_pem(ca.key), private=True)
 
-    short_td = trust_domain.split(".", 1)[0][:8]
     leaves: dict[tuple[str, str], tuple[str, str]] = {}
     spiffe_ids: dict[tuple[str, str], str] = {}
     for ident in wanted:
         spiffe_id = ident.spiffe_id(trust_domain)
-        key = ec.generate_private_key(ec.SECP256R1())
-        cn = f"{ident.service}.svc.{ident.namespace or 'default'}.{short_td}.consul"
-        if len(cn) > 64:  # X.509 upper bound for a common name
-            cn = ident.service[:64]
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=True,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-                ),
-                critical=False,
-            )
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
-                critical=False,
-            )
-            .add_extension(
-                x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id)]),
-                critical=False,
-            )
-            .sign(ca_key, hashes.SHA256())
-        )
+        key, cert = _make_leaf(ca, ident, spiffe_id, trust_domain, validity)
         stem = f"{ident.service}-{ident.datacenter}"
         cert_file = root / f"{stem}.pem"
         key_file = root / f"{stem}-key.pem"
@@ -233,6 +133,137 @@ def make_test_pki(
         leaves=MappingProxyType(leaves),
         spiffe_ids=MappingProxyType(spiffe_ids),
     )
+
+
+def _require_cryptography() -> None:
+    try:
+        import cryptography  # noqa: F401
+    except ImportError as exc:
+        raise MeshgwError(
+            "meshgw.testing.make_test_pki needs the 'cryptography' package: "
+            "pip install cryptography (or pip install 'meshgw[test]')"
+        ) from exc
+
+
+def _distinct_identities(
+    identities: Iterable[SpiffeIdentity | tuple[str, ...]], trust_domain: str
+) -> list[SpiffeIdentity]:
+    wanted = [_identity(item) for item in identities]
+    if not trust_domain or "/" in trust_domain:
+        raise MeshgwError(f"make_test_pki: invalid trust domain {trust_domain!r}")
+    seen: set[tuple[str, str]] = set()
+    for ident in wanted:
+        pair = (ident.service, ident.datacenter)
+        if pair in seen:
+            raise MeshgwError(
+                f"make_test_pki: two identities for service {ident.service!r} in "
+                f"datacenter {ident.datacenter!r}"
+            )
+        seen.add(pair)
+    return wanted
+
+
+_Validity = tuple[datetime.datetime, datetime.datetime]
+
+
+@attrs.frozen
+class _CA:
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+    name: x509.Name
+    ski: x509.SubjectKeyIdentifier
+
+
+def _key_usage(*, ca: bool) -> x509.KeyUsage:
+    from cryptography import x509
+
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=not ca,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _make_ca(trust_domain: str, validity: _Validity) -> _CA:
+    """A self-signed EC P-256 CA like Consul's built-in one."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meshgw test CA")])
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_key_usage(ca=True), critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.UniformResourceIdentifier(f"spiffe://{trust_domain}")]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return _CA(key, cert, name, ski)
+
+
+def _make_leaf(
+    ca: _CA, ident: SpiffeIdentity, spiffe_id: str, trust_domain: str, validity: _Validity
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """An EC P-256 leaf for ``ident`` signed by ``ca``, named as Consul names leaves."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    short_td = trust_domain.split(".", 1)[0][:8]
+    cn = f"{ident.service}.svc.{ident.namespace or 'default'}.{short_td}.consul"
+    if len(cn) > 64:  # X.509 upper bound for a common name
+        cn = ident.service[:64]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .issuer_name(ca.name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(ca=False), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca.ski),
+            critical=False,
+        )
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id)]),
+            critical=False,
+        )
+        .sign(ca.key, hashes.SHA256())
+    )
+    return key, cert
 
 
 def _identity(item: SpiffeIdentity | tuple[str, ...]) -> SpiffeIdentity:
