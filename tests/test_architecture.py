@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, int, str], ...] = (
     ("meshgw._filters", 0, "leaf"),
     ("meshgw._names", 0, "leaf"),
     ("meshgw.naming", 0, "leaf"),
+    ("meshgw._inspect", 0, "leaf"),
     # 1: frozen models (and proxy option reading)
     ("meshgw.model", 1, "model"),
     # 2: text and mappings to models
