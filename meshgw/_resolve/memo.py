@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from meshgw.model.mesh import Mesh
 
-__all__ = ["per_mesh", "seed"]
+__all__ = ["peek", "per_mesh", "seed"]
 
 T = TypeVar("T")
 
@@ -55,3 +55,10 @@ def seed(mesh: Mesh, key: str, value: object) -> None:
     """Record ``value`` as what ``per_mesh(mesh, key, ...)`` computes (for a value that is
     known to be the same as another mesh's, e.g. a shared catalog index)."""
     _row(mesh).setdefault(key, value)
+
+
+def peek(mesh: Mesh, key: str) -> object | None:
+    """What :func:`per_mesh` or :func:`seed` recorded for ``mesh`` and ``key``, if
+    anything (``None`` otherwise); computes nothing."""
+    row = _TABLE.get(id(mesh))
+    return None if row is None else row.get(key)

@@ -26,7 +26,7 @@ import difflib
 import attrs
 
 from meshgw._resolve.catalog import agent_entries, catalog_view
-from meshgw._resolve.memo import per_mesh, seed
+from meshgw._resolve.memo import peek, per_mesh, seed
 from meshgw.errors import LookupFailed
 from meshgw.model.catalog import CatalogEntry
 from meshgw.model.common import ServiceKind, Source
@@ -46,6 +46,8 @@ __all__ = [
 
 _DEFAULT = "default"
 _TRANSLATABLE = (ServiceKind.MESH_GATEWAY, ServiceKind.CONNECT_PROXY)
+# Memo key marking a mesh made by datacenter_mesh (its value: that datacenter).
+_VIEW_OF = "datacenter_view_of"
 
 
 @attrs.frozen
@@ -182,6 +184,10 @@ def locate(registration: Service | MeshProxy, mesh: Mesh) -> tuple[Service, Mesh
     it when it is one of the mesh's proxies of another datacenter, else ``mesh``."""
     if isinstance(registration, MeshProxy):
         return registration.service, datacenter_mesh(mesh, registration.datacenter)
+    if peek(mesh, _VIEW_OF) is not None:
+        # Already a datacenter's view (what translate_all passes): indexing a view's
+        # placements again, once per datacenter, would cost the whole catalog each time.
+        return registration, mesh
     found = placement_of(mesh, registration)
     if found is None:
         return registration, mesh
@@ -230,6 +236,7 @@ def _datacenter_mesh(mesh: Mesh, datacenter: str) -> Mesh:
         tls=mesh.tls,
         sources=mesh.sources,
     )
+    seed(view, _VIEW_OF, datacenter)
     if (mesh.partition or _DEFAULT) == _DEFAULT:
         # Every entry then lands in the same (datacenter, partition) group as in the
         # original's index, so the index is shared instead of rebuilt per datacenter.
