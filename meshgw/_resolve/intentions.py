@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import attrs
 
+from meshgw._resolve.memo import per_mesh
 from meshgw.model.common import Source
 from meshgw.model.entries import IntentionPermission, ServiceIntentions, SourceIntention
 from meshgw.model.mesh import Mesh
@@ -300,18 +301,28 @@ def intentions_for(
     refuses them)."""
     ns = namespace or _DEFAULT
     ap = partition or mesh.local_partition
+    index = per_mesh(mesh, "intentions_by_name", _index_intentions)
+    # Entries in config-entry order, as a scan would meet them (the sort is stable).
+    entries = sorted(
+        (*index.get((ap, destination), ()), *index.get((ap, _WILD), ())), key=lambda e: e[0]
+    )
     found: list[Intention] = []
-    for entry in mesh.config_entries:
-        if not isinstance(entry, ServiceIntentions):
-            continue
-        if (entry.partition or _DEFAULT) != ap:
-            continue
+    for _, entry in entries:
         if (entry.namespace or _DEFAULT) not in (ns, _WILD):
-            continue
-        if entry.name not in (destination, _WILD):
             continue
         found.extend(_normalise(entry, src) for src in entry.sources if not src.sameness_group)
     return tuple(sorted(found, key=_sort_key))
+
+
+def _index_intentions(mesh: Mesh) -> dict[tuple[str, str], list[tuple[int, ServiceIntentions]]]:
+    # Once per mesh: a scan of every config entry per proxy makes translating every proxy
+    # of a mesh quadratic. (partition, name) -> [(position, entry)].
+    index: dict[tuple[str, str], list[tuple[int, ServiceIntentions]]] = {}
+    for position, entry in enumerate(mesh.config_entries):
+        if isinstance(entry, ServiceIntentions):
+            key = (entry.partition or _DEFAULT, entry.name)
+            index.setdefault(key, []).append((position, entry))
+    return index
 
 
 def source_matches(ixn: Intention, source: Identity) -> bool:
