@@ -56,6 +56,7 @@ from meshgw.model import (
 )
 
 if TYPE_CHECKING:
+    from meshgw._mesh.combine import combine_datacenters
     from meshgw._mesh.meshset import MeshSet
     from meshgw._mesh.translator import all_proxies as proxies
     from meshgw._mesh.translator import datacenter_view, translate_all
@@ -101,6 +102,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "bootstrap",
+    "combine_datacenters",
     "datacenter_view",
     "explain",
     "load",
@@ -137,6 +139,7 @@ _LAZY = {
     "proxies": ("_mesh.translator", "all_proxies"),
     "datacenter_view": ("_mesh.translator", "datacenter_view"),
     "MeshSet": ("_mesh.meshset", "MeshSet"),
+    "combine_datacenters": ("_mesh.combine", "combine_datacenters"),
 }
 
 

@@ -22,6 +22,13 @@ FEDERATION = ROOT / "examples" / "federation"
 TD = "7d6c6a53-2b5e-4f8e-9f1d-2a9f1c3b4e5d.consul"
 
 
+def east() -> meshgw.Mesh:
+    """examples/federation/east: dc1 and dc2, each from its own directory, joined."""
+    return meshgw.combine_datacenters(
+        [meshgw.load(FEDERATION / "east" / dc) for dc in ("dc2", "dc1")]
+    )
+
+
 def cluster_names(out: dict[str, list[dict[str, object]]]) -> list[str]:
     return [str(c["name"]) for c in out["clusters"]]
 
@@ -91,7 +98,7 @@ def _sidecar(name: str, **proxy: object) -> dict[str, object]:
 
 
 def test_datacenter_view() -> None:
-    mesh = meshgw.load(FEDERATION / "east")
+    mesh = east()
     dc2 = meshgw.datacenter_view(mesh, "dc2")
     assert dc2 is meshgw.datacenter_view(mesh, "dc2")
     assert meshgw.datacenter_view(mesh, "dc1") is mesh
@@ -109,7 +116,7 @@ def test_datacenter_view() -> None:
 def test_translate_all_equals_translate_and_indexes_the_catalog_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    mesh = meshgw.load(FEDERATION / "east")
+    mesh = east()
     calls: list[meshgw.Mesh] = []
     real = catalog.build_view
 
@@ -122,11 +129,11 @@ def test_translate_all_equals_translate_and_indexes_the_catalog_once(
     assert [p.key for p in everything] == [p.key for p in meshgw.proxies(mesh)]
     for proxy, out in everything.items():
         assert meshgw.translate(proxy, mesh) == out
-    assert calls == [mesh]  # two datacenters, seven translations each way: one index
+    assert calls == [mesh]  # two datacenters, five translations each way: one index
 
 
 def test_caching_leaves_the_mesh_a_plain_value() -> None:
-    mesh = meshgw.load(FEDERATION / "east")
+    mesh = east()
     before = (repr(mesh), pickle.dumps(mesh))
     meshgw.translate_all(mesh)
     assert (repr(mesh), pickle.dumps(mesh)) == before
@@ -205,11 +212,10 @@ def test_cli_translates_every_proxy_into_one_file_each(
     assert "wrote 7 of 7 proxies" in capsys.readouterr().out
     files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.json"))
     assert files == sorted(f"{p.key}.json" for p in meshgw.proxies(meshgw.MeshSet.load(FEDERATION)))
-    mesh = meshgw.load(FEDERATION / "east")
+    mesh = east()
     written = json.loads((tmp_path / "east/dc2/dc2-gw-1/mesh-gateway.json").read_text())
-    gateway = meshgw.datacenter_view(mesh, "dc2").catalog[-2].service
-    assert gateway is not None and gateway.kind == meshgw.ServiceKind.MESH_GATEWAY
-    assert written == meshgw.translate(gateway, mesh)
+    gateway = next(p for p in meshgw.proxies(mesh) if p.key == "dc2/dc2-gw-1/mesh-gateway")
+    assert written == meshgw.translate(gateway.service, mesh)
 
 
 def test_cli_all_reports_every_failure_and_writes_the_rest(
@@ -227,3 +233,51 @@ def test_cli_all_reports_every_failure_and_writes_the_rest(
     assert f"{broken}:38: dc2/dc2-app-1/api-sidecar-proxy: " in std.err
     assert main(["translate", "--all", str(tmp_path)]) == 1
     assert "name a directory with -o OUT" in capsys.readouterr().err
+
+
+def test_each_datacenters_own_files_join_into_the_clusters_mesh() -> None:
+    mesh = east()
+    assert mesh == meshgw.MeshSet.load(FEDERATION)["east"]
+    assert (mesh.datacenter, mesh.primary_datacenter) == ("dc1", "dc1")
+    # dc2's agent registrations are catalog entries of dc2's agent node now.
+    api = next(p for p in meshgw.proxies(mesh) if p.id == "api-sidecar-proxy")
+    assert (api.datacenter, api.node, api.address) == ("dc2", "dc2-app-1", "10.2.1.10")
+    assert api.source is not None and str(api.source).endswith("east/dc2/mesh.hcl:13")
+    # dc2's copy of dc1's gateway is dropped: dc1's own registration stands.
+    gateways = [p.key for p in meshgw.proxies(mesh) if p.kind == meshgw.ServiceKind.MESH_GATEWAY]
+    assert gateways == ["dc1/dc1-agent-1/mesh-gateway", "dc2/dc2-gw-1/mesh-gateway"]
+    assert f"dc2.internal.{mesh.trust_domain}" in cluster_names(
+        meshgw.translate("mesh-gateway", mesh)
+    )
+
+
+PROXY_DEFAULTS = {"kind": "proxy-defaults", "name": "global", "mesh_gateway": {"mode": "local"}}
+
+
+@pytest.mark.parametrize(
+    ("dc2", "message"),
+    [
+        ({"datacenter": "dc1"}, "datacenter 'dc1' is written twice"),
+        ({"primary_datacenter": "dc2"}, "must name one primary_datacenter"),
+        ({"trust_domain": "other.consul"}, "is not the primary dc1's"),
+        (
+            {"config_entries": {"bootstrap": [{**PROXY_DEFAULTS, "mesh_gateway": {}}]}},
+            "proxy-defaults 'global' differs between dc1 and dc2",
+        ),
+        ({"peers": [{"name": "p", "trust_domain": "p.consul"}]}, "dc2 declares peers"),
+    ],
+)
+def test_joining_datacenters_refuses_what_a_cluster_cannot_be(
+    dc2: dict[str, object], message: str
+) -> None:
+    dc1 = meshgw.Mesh.from_dict(
+        {
+            "datacenter": "dc1",
+            "primary_datacenter": "dc1",
+            "config_entries": {"bootstrap": [PROXY_DEFAULTS]},
+        },
+        name="dc1.hcl",
+    )
+    other = meshgw.Mesh.from_dict({"datacenter": "dc2", **dc2}, name="dc2.hcl")
+    with pytest.raises(meshgw.MeshgwError, match=message):
+        meshgw.combine_datacenters([dc1, other])

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import attrs
 
 from meshgw._load.documents import load
+from meshgw._mesh.combine import combine_datacenters
 from meshgw._resolve.placement import MeshProxy, datacenters, proxies
 from meshgw.errors import LookupFailed, MeshgwError, UsageError
 from meshgw.model.mesh import Mesh
@@ -57,9 +58,11 @@ class MeshSet(Mapping[str, Mesh]):
         *,
         config_typos: Literal["error", "warn"] = "error",
     ) -> MeshSet:
-        """One mesh per subdirectory of ``directory`` that holds ``.hcl`` / ``.json``
-        files, named by the subdirectory and loaded with :func:`meshgw.load`. Files at the
-        top level are an error: each cluster's files go in its own subdirectory."""
+        """One mesh per subdirectory of ``directory``, named by the subdirectory: its
+        ``.hcl`` / ``.json`` files loaded with :func:`meshgw.load`, or, when it holds
+        none but has subdirectories that do, one per datacenter, each loaded on its own
+        and joined by :func:`meshgw.combine_datacenters`. Files at the top level are an
+        error: each cluster's files go in its own subdirectory."""
         root = Path(directory)
         if not root.is_dir():
             raise MeshgwError(f"{root}: not a directory")
@@ -69,11 +72,18 @@ class MeshSet(Mapping[str, Mesh]):
                 f"{root}: mesh files at the top level ({', '.join(stray)}); a set of meshes "
                 "has one subdirectory of mesh files per Consul cluster"
             )
-        meshes = {
-            sub.name: load(sub, config_typos=config_typos)
-            for sub in sorted(root.iterdir())
-            if sub.is_dir() and is_mesh_directory(sub)
-        }
+        meshes: dict[str, Mesh] = {}
+        for sub in sorted(root.iterdir()):
+            if not sub.is_dir():
+                continue
+            if is_mesh_directory(sub):
+                meshes[sub.name] = load(sub, config_typos=config_typos)
+                continue
+            datacenters = [d for d in sorted(sub.iterdir()) if d.is_dir() and is_mesh_directory(d)]
+            if datacenters:
+                meshes[sub.name] = combine_datacenters(
+                    [load(d, config_typos=config_typos) for d in datacenters]
+                )
         if not meshes:
             raise MeshgwError(f"{root}: no subdirectory holds mesh files (.hcl, .json)")
         return cls(meshes)
