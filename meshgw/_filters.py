@@ -42,6 +42,7 @@ from enum import Enum
 from typing import Any, NamedTuple
 
 import attrs
+import re2  # type: ignore[import-untyped]
 
 from meshgw.errors import ParseError
 
@@ -762,9 +763,13 @@ class _Parser:
         raw = value.raw
         if op in (_Op.EQ, _Op.NE):
             if kind is _Kind.INT:
-                if not _INT_LITERAL.fullmatch(raw):
-                    raise self.error(f"{selector} is an integer; {raw!r} is not", value.token)
-                number = int(raw)
+                number = _int64(raw)
+                if number is None:
+                    raise self.error(
+                        f"{selector} is an integer; {raw[:40]!r} is not "
+                        "(expected a whole number within 64 bits)",
+                        value.token,
+                    )
                 return lambda v: _as_int(v) == number
             if kind is _Kind.BOOL:
                 if raw not in _GO_TRUE | _GO_FALSE:
@@ -782,12 +787,42 @@ class _Parser:
                 return lambda v: isinstance(v, Mapping) and raw in v
             return lambda v: raw in _as_str(v)
         # matches / not matches: strings only, by _SUPPORTED.
-        try:
-            # Python's re stands in for Go's RE2; they agree on the syntax filters use.
-            pattern = re.compile(raw)
-        except (re.error, OverflowError) as exc:  # OverflowError: a{99999999999}
-            raise self.error(f"invalid regular expression {raw!r}: {exc}", value.token) from None
-        return lambda v: pattern.search(_as_str(v)) is not None
+        problem = _regex_problem(raw)
+        if problem is not None:
+            raise self.error(f"invalid regular expression {raw!r}: {problem}", value.token)
+        pattern = re2.compile(raw, _RE2_OPTIONS)
+        return lambda v: _search(pattern, _as_str(v))
+
+
+# Consul evaluates ``matches`` with Go's regexp package: RE2 syntax, linear time. The
+# RE2 library gives the same guarantees (Python's re backtracks: "(a+)+$" against 33
+# a's and a mismatch took minutes) and refuses what Go refuses (backreferences,
+# lookaround, repeat counts over 1000).
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+_RE2_OPTIONS.never_capture = True
+# RE2 reads a repeat count too large to parse as literal text; Go's parser refuses it.
+_HUGE_REPEAT = re.compile(r"(?<!\\)\{[0-9]{5,}")
+
+
+def _regex_problem(raw: str) -> str | None:
+    if _HUGE_REPEAT.search(raw):
+        return "invalid repeat count (at most 1000)"
+    try:
+        re2.compile(raw, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else ""
+        return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+    except UnicodeError:
+        return "the pattern is not valid Unicode"
+    return None
+
+
+def _search(pattern: Any, value: str) -> bool:
+    try:
+        return pattern.search(value) is not None
+    except UnicodeError:  # a lone surrogate: match what UTF-8 can carry
+        return pattern.search(value.encode("utf-8", "replace").decode("utf-8")) is not None
 
 
 def _suggest(name: str, fields: Iterable[str], parent: str) -> str:
@@ -812,9 +847,17 @@ def _as_int(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and _INT_LITERAL.fullmatch(value):
-        return int(value)
+    if isinstance(value, str):
+        return _int64(value)
     return None
+
+
+def _int64(text: str) -> int | None:
+    """A Go int64 literal, else None (also for thousands of digits, which int() refuses)."""
+    if len(text) > 20 or not _INT_LITERAL.fullmatch(text):
+        return None
+    number = int(text)
+    return number if -(2**63) <= number < 2**63 else None
 
 
 def _is_list(value: Any) -> bool:
