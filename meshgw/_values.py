@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "MAX_DURATION_NS",
     "by_norm_key",
     "describe",
     "duration_ns",
@@ -84,6 +85,9 @@ def describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
     if isinstance(value, int):
+        if not -(10**40) < value < 10**40:
+            # str() of a 4,301-digit int raises ValueError; say how big it is instead.
+            return f"a number of about {int(value.bit_length() * 0.30103) + 1} digits"
         return f"number {value}"
     if isinstance(value, float):
         return f"number {value!r}"
@@ -114,6 +118,10 @@ _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m"
 _UNIT_NS["h"] = 3600 * 10**9
 
 
+#: Go's ``time.Duration`` is int64 nanoseconds; Consul can hold no longer duration.
+MAX_DURATION_NS = 2**63 - 1
+
+
 def parse_go_duration(text: str) -> int:
     """Go's ``time.ParseDuration`` (non-negative) → nanoseconds; ValueError when invalid."""
     if text in ("0", ""):
@@ -126,6 +134,10 @@ def parse_go_duration(text: str) -> int:
         pos = m.end()
     if pos != len(text) or pos == 0:
         raise ValueError(text)
+    if not total <= MAX_DURATION_NS:
+        # Go's ParseDuration refuses a duration past int64 nanoseconds (~292 years); a
+        # 309-digit one is infinite as a float and was an OverflowError here.
+        raise ValueError(text)
     return round(total)
 
 
@@ -134,14 +146,22 @@ def duration_ns(value: Any) -> int:
     nanoseconds — in nanoseconds; ValueError saying what was expected otherwise."""
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
-            raise ValueError(f"expected a non-negative duration, got {value}")
+            raise ValueError(f"expected a non-negative duration, got {describe(value)}")
+        if value > MAX_DURATION_NS:
+            raise ValueError(
+                f"duration out of range: at most {MAX_DURATION_NS} ns (about 292 years, "
+                f"Go's limit), got {describe(value)}"
+            )
         return value
     if isinstance(value, str):
         try:
             return parse_go_duration(value)
         except ValueError:
             pass
-    raise ValueError(f'expected a duration such as "5s" or "250ms", got {describe(value)}')
+    raise ValueError(
+        f'expected a duration such as "5s" or "250ms" (at most about 292 years), '
+        f"got {describe(value)}"
+    )
 
 
 # --- addresses ------------------------------------------------------------------------

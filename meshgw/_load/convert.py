@@ -252,9 +252,15 @@ def _structure_str(value: Any, _: Any) -> str:
     raise Invalid(f"expected a string, got {describe(value)}")
 
 
+#: Consul decodes whole numbers into Go ints (64 bits); nothing larger means anything.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
 def _structure_int(value: Any, _: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
+        if _INT_MIN <= value <= _INT_MAX:
+            return value
+        raise Invalid(f"number out of range (expected at most 64 bits), got {describe(value)}")
     raise Invalid(f"expected a whole number, got {describe(value)}")
 
 
@@ -481,7 +487,7 @@ def _fast_str(v: Any) -> Any:
 
 
 def _fast_int(v: Any) -> Any:
-    if type(v) is int:
+    if type(v) is int and _INT_MIN <= v <= _INT_MAX:
         return v
     raise _FALLBACK
 

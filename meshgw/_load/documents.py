@@ -22,8 +22,9 @@ from meshgw._gcpause import gc_paused
 from meshgw._load import convert, validate
 from meshgw._load.convert import PathElem, StructureFailed
 from meshgw._load.parts import Document, Parts
+from meshgw._load.raw import nesting, too_deep
 from meshgw._values import by_norm_key, describe, norm_key, plain_copy, unwrap_block
-from meshgw.errors import MeshgwError, MeshgwWarning, UsageError, ValidationError
+from meshgw.errors import MeshgwError, MeshgwWarning, ParseError, UsageError, ValidationError
 from meshgw.model.catalog import CatalogEntry
 from meshgw.model.common import ServiceKind, Source
 from meshgw.model.entries import (
@@ -171,8 +172,11 @@ def loads(
     _check_policy(config_typos)
     fmt = format or _detect_format(text, name)
     with gc_paused():
-        raw = _read(text, fmt, name)
-        return _build([Document(name, raw, text, fmt, config_typos=config_typos)], stacklevel=3)
+        try:
+            raw = _read(text, fmt, name)
+            return _build([Document(name, raw, text, fmt, config_typos=config_typos)], stacklevel=3)
+        except RecursionError:
+            raise too_deep(text, name) from None
 
 
 def load(*paths: str | os.PathLike[str], config_typos: ConfigTypos = "error") -> Mesh:
@@ -205,7 +209,11 @@ def _load(paths: Iterable[str | os.PathLike[str]], config_typos: ConfigTypos) ->
         docs.append(Document(name, _read(text, fmt, name), text, fmt, config_typos=config_typos))
     if not docs:
         raise UsageError("no files given to load")
-    return _build(docs, stacklevel=4)
+    try:
+        return _build(docs, stacklevel=4)
+    except RecursionError:
+        deepest = max(docs, key=lambda d: nesting(d.text or "")[0])
+        raise too_deep(deepest.text, deepest.name) from None
 
 
 def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -228,7 +236,14 @@ def mesh_from_documents(
     _check_policy(config_typos)
     with gc_paused():
         docs = [Document(name, data, config_typos=config_typos) for data, name in items]
-        return _build(docs, stacklevel=5)
+        try:
+            return _build(docs, stacklevel=5)
+        except RecursionError:
+            # A mapping has no text to point into: name the document at least.
+            raise ParseError(
+                "nesting too deep (meshgw follows a few hundred levels)",
+                file=next((d.name for d in docs if d.name), None),
+            ) from None
 
 
 install_loader(mesh_from_documents)

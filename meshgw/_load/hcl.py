@@ -51,7 +51,7 @@ from bisect import bisect_right
 from itertools import pairwise
 from typing import Any, NoReturn
 
-from meshgw._load.raw import RawDict, RawList
+from meshgw._load.raw import RawDict, RawList, too_deep
 from meshgw.errors import ParseError
 
 __all__ = ["parse_hcl"]
@@ -81,7 +81,7 @@ def parse_hcl(text: str, *, name: str | None = None) -> RawDict:
         except _Misread:
             return _parse_rewritten(source, parser, lark_error, None)
     except RecursionError:
-        raise ParseError("nesting too deep", file=name) from None
+        raise too_deep(text, name) from None
 
 
 # --- the parser ---------------------------------------------------------------------

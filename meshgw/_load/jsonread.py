@@ -18,7 +18,7 @@ from bisect import bisect_right
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, NoReturn
 
-from meshgw._load.raw import RawDict, RawList
+from meshgw._load.raw import RawDict, RawList, too_deep
 from meshgw.errors import ParseError
 
 __all__ = ["locate_json", "parse_json"]
@@ -71,7 +71,7 @@ def parse_json(text: str, *, name: str | None = None) -> Any:
     except (_DuplicateKey, ValueError):
         pass  # the locating parser names the key or constant and its position
     except RecursionError:
-        raise ParseError("invalid JSON: nesting too deep", file=name) from None
+        raise too_deep(text, name) from None
     locate_json(text, name=name)
     # The slow parser found nothing wrong; should be unreachable.
     raise ParseError("invalid JSON", file=name)  # pragma: no cover
@@ -216,4 +216,4 @@ def locate_json(text: str, *, name: str | None = None) -> Any:
     try:
         return _Locator(text, name).document()
     except RecursionError:
-        raise ParseError("invalid JSON: nesting too deep", file=name) from None
+        raise too_deep(text, name) from None

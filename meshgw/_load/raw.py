@@ -9,12 +9,50 @@ validation problem can name a line. :func:`line_of` looks that line up for a pat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from meshgw._values import find_key
+from meshgw.errors import ParseError
 
-__all__ = ["RawDict", "RawList", "line_of"]
+__all__ = ["RawDict", "RawList", "line_of", "nesting", "too_deep"]
+
+_NESTING_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|[\[\]{}()]')
+
+
+def nesting(text: str) -> tuple[int, int]:
+    """How deep brackets nest in ``text`` (strings skipped) and the offset of the bracket
+    where that depth is first reached."""
+    depth = deepest = at = 0
+    for m in _NESTING_TOKEN.finditer(text):
+        ch = m.group()
+        if ch in "[{(":
+            depth += 1
+            if depth > deepest:
+                deepest, at = depth, m.start()
+        elif ch in "]})":
+            depth -= 1
+    return deepest, at
+
+
+def too_deep(text: str | None, name: str | None) -> ParseError:
+    """The error for a document nested deeper than Python can follow, located at the
+    bracket where the deepest nesting starts (only computed on failure)."""
+    if not text:
+        return ParseError("nesting too deep", file=name)
+    deepest, at = nesting(text)
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    # A caret thousands of columns out helps nobody: show the line only when short.
+    excerpt = text.splitlines()[line - 1] if column <= 200 else ""
+    return ParseError(
+        f"nesting too deep ({deepest} levels; meshgw follows a few hundred)",
+        file=name,
+        line=line,
+        column=column,
+        excerpt=excerpt,
+    )
 
 
 class RawDict(dict[str, Any]):

@@ -36,6 +36,7 @@ from meshgw.model.registration import Service, Upstream
 __all__ = ["raw_service_options", "settings_names", "validate_parts"]
 
 _META_KEY = re.compile(r"^[a-zA-Z0-9_-]+$")
+_PORT_TEXT = re.compile(r"[0-9]{1,5}")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 _CHECK_STATUSES = ("", *Health.ALL)
 _PROTOCOLS = ("", "tcp", "http", "http2", "grpc")
@@ -99,7 +100,8 @@ def validate_parts(parts: Parts, settings: Mapping[str, Any]) -> None:
                 doc.report((*path, "gateways", i, "address"), "address is required")
         for i, addr in enumerate(peer.server_addresses):
             host, _, port = addr.rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            # [0-9], not isdigit(): "²" is a digit to Python but not to int().
+            if not host or not _PORT_TEXT.fullmatch(port) or not 0 < int(port) < 65536:
                 doc.report((*path, "server_addresses", i), f'expected "host:port", got "{addr}"')
 
 
@@ -397,6 +399,13 @@ def _service(svc: Service, doc: Document, path: Path, *, local: bool) -> None:
         if svc.connect is not None and svc.connect.native:
             doc.report((*path, "connect", "native"), "a proxy cannot also be Connect native")
     if proxy is not None:
+        if proxy.local_service_address and not is_ip(proxy.local_service_address):
+            # The local_app cluster is STATIC: Envoy takes IP literals only there.
+            doc.report(
+                (*path, "proxy", "local_service_address"),
+                f'"{proxy.local_service_address[:60]}" is not an IP address (Envoy\'s static '
+                "local_app cluster needs one; use 127.0.0.1 rather than localhost)",
+            )
         if not 0 <= proxy.local_service_port <= 65535:
             _port(proxy.local_service_port, doc, (*path, "proxy", "local_service_port"))
         if proxy.config:
@@ -572,6 +581,14 @@ def _proxy_defaults(entry: ProxyDefaults, doc: Document, path: Path) -> None:
 
 
 def _service_defaults(entry: ServiceDefaults, doc: Document, path: Path) -> None:
+    for field in ("local_connect_timeout_ms", "local_request_timeout_ms"):
+        if not 0 <= getattr(entry, field) <= proxyconfig.MAX_MS:
+            doc.report((*path, field), f"{field} must be between 0 and {proxyconfig.MAX_MS}")
+    if not 0 <= entry.max_inbound_connections <= proxyconfig.UINT32:
+        doc.report(
+            (*path, "max_inbound_connections"),
+            f"max_inbound_connections must be between 0 and {proxyconfig.UINT32}",
+        )
     if not entry.name:
         doc.report((*path, "name"), "name is required")
     elif entry.name == "*":
@@ -614,8 +631,11 @@ def _upstream_config(uc: UpstreamConfig, doc: Document, path: Path) -> None:
             (*path, "protocol"),
             f'invalid protocol "{uc.protocol}" (expected tcp, http, http2 or grpc)',
         )
-    if uc.connect_timeout_ms < 0:
-        doc.report((*path, "connect_timeout_ms"), "connect_timeout_ms cannot be negative")
+    if not 0 <= uc.connect_timeout_ms <= proxyconfig.MAX_MS:
+        doc.report(
+            (*path, "connect_timeout_ms"),
+            f"connect_timeout_ms must be between 0 and {proxyconfig.MAX_MS}",
+        )
     if uc.balance_outbound_connections not in ("", "exact_balance"):
         doc.report((*path, "balance_outbound_connections"), 'expected "" or "exact_balance"')
     for field in ("envoy_listener_json", "envoy_cluster_json"):
@@ -628,8 +648,12 @@ def _upstream_config(uc: UpstreamConfig, doc: Document, path: Path) -> None:
     if uc.limits is not None:
         for field in ("max_connections", "max_pending_requests", "max_concurrent_requests"):
             value = getattr(uc.limits, field)
-            if value is not None and value < 0:
-                doc.report((*path, "limits", field), f"{field} cannot be negative")
+            if value is not None and not 0 <= value <= proxyconfig.UINT32:
+                # Envoy's circuit-breaker thresholds are UInt32Value.
+                doc.report(
+                    (*path, "limits", field),
+                    f"{field} must be between 0 and {proxyconfig.UINT32}",
+                )
     phc = uc.passive_health_check
     if phc is not None:
         for field in ("enforcing_consecutive_5xx", "max_ejection_percent"):
@@ -638,6 +662,16 @@ def _upstream_config(uc: UpstreamConfig, doc: Document, path: Path) -> None:
                 doc.report(
                     (*path, "passive_health_check", field), f"{field} must be between 0 and 100"
                 )
+        if phc.max_failures is not None and not 0 <= phc.max_failures <= proxyconfig.UINT32:
+            doc.report(
+                (*path, "passive_health_check", "max_failures"),
+                f"max_failures must be between 0 and {proxyconfig.UINT32}",
+            )
+        if phc.base_ejection_time == 0:
+            doc.report(
+                (*path, "passive_health_check", "base_ejection_time"),
+                "base_ejection_time must be greater than zero (Envoy refuses 0s)",
+            )
 
 
 def _resolver(entry: ServiceResolver, doc: Document, path: Path) -> None:

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import attrs
 
-from meshgw._values import by_norm_key, describe, duration_ns, norm_key, unwrap_block
+from meshgw._values import by_norm_key, describe, duration_ns, ip_version, norm_key, unwrap_block
 from meshgw.model.common import GatewayMode, ServiceAddress
 from meshgw.model.entries import Limits, PassiveHealthCheck
 
@@ -50,24 +51,47 @@ def _as_bool(value: Any) -> bool:
     raise ValueError(f"expected true or false, got {describe(value)}")
 
 
-def _as_int(value: Any, minimum: int = 0, maximum: int | None = None) -> int:
+#: Envoy's bounds for the protobuf fields options end up in. A ``UInt32Value``
+#: (keepalive probes/time/interval, circuit-breaker limits, outlier counts) holds at most
+#: UINT32; a Go ``int`` (what Consul decodes other numbers into) at most INT64.
+UINT32 = 2**32 - 1
+INT64 = 2**63 - 1
+#: A timeout in milliseconds becomes a Go ``time.Duration`` (int64 nanoseconds) in
+#: Consul and an Envoy ``Duration``: at most about 292 years.
+MAX_MS = INT64 // 1_000_000
+_WHOLE = re.compile(r"-?[0-9]{1,25}")
+
+
+def _as_int(value: Any, minimum: int = 0, maximum: int = INT64) -> int:
     if isinstance(value, bool):
         raise ValueError(f"expected a whole number, got {describe(value)}")
     if isinstance(value, float) and value.is_integer():
         # JSON decoders of other tools write 5000.0; Consul's weak decode accepts it.
         value = int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
         value = int(value.strip())
     if not isinstance(value, int):
         raise ValueError(f"expected a whole number, got {describe(value)}")
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" and {maximum}" if maximum is not None else ""
-        raise ValueError(
-            f"must be between {minimum}{upper}, got {value}"
-            if upper
-            else f"must be at least {minimum}, got {value}"
-        )
+    if value < minimum or value > maximum:
+        raise ValueError(f"must be between {minimum} and {maximum}, got {describe(value)}")
     return value
+
+
+def _ms(value: Any) -> int:
+    return _as_int(value, 0, MAX_MS)
+
+
+def _u32(value: Any) -> int:
+    return _as_int(value, 0, UINT32)
+
+
+def _ip(value: Any) -> str:
+    text = _as_str(value)
+    if text and ip_version(text) is None:
+        # Envoy's socket addresses of listeners and STATIC clusters take IP literals
+        # only; "localhost" is rejected when Envoy loads the configuration.
+        raise ValueError(f"expected an IP address, got {describe(text)}")
+    return text
 
 
 def _as_str(value: Any) -> str:
@@ -76,10 +100,42 @@ def _as_str(value: Any) -> str:
     raise ValueError(f"expected a string, got {describe(value)}")
 
 
+#: How deep an escape-hatch JSON may nest: protobuf's own default recursion limit,
+#: far beyond any real Envoy resource, far below Python's recursion limit.
+MAX_JSON_DEPTH = 100
+
+
+def _json_depth(text: str) -> int:
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (Envoy refuses it)")
+
+
 def _as_json_text(value: Any) -> str:
     text = _as_str(value)
+    if _json_depth(text) > MAX_JSON_DEPTH:
+        raise ValueError(f"not valid JSON: nested more than {MAX_JSON_DEPTH} deep")
     try:
-        json.loads(text)
+        json.loads(text, parse_constant=_no_constant)
     except ValueError as exc:
         raise ValueError(f"not valid JSON: {exc}") from None
     return text
@@ -171,7 +227,7 @@ BOOTSTRAP_OPTIONS: dict[str, Callable[[Any], Any]] = {
 DEFAULTS_OPTIONS: dict[str, Callable[[Any], Any]] = {"mesh_gateway": mesh_gateway_mode}
 
 GATEWAY_OPTIONS: dict[str, Callable[[Any], Any]] = {
-    "connect_timeout_ms": lambda v: _as_int(v, 0),
+    "connect_timeout_ms": _ms,
     "envoy_gateway_bind_tagged_addresses": _as_bool,
     "envoy_gateway_bind_addresses": _bind_addresses,
     "envoy_gateway_no_default_bind": _as_bool,
@@ -180,24 +236,32 @@ GATEWAY_OPTIONS: dict[str, Callable[[Any], Any]] = {
     "envoy_mesh_gateway_no_default_bind": _as_bool,
     "envoy_dns_discovery_type": _choice("logical_dns", "strict_dns"),
     "envoy_gateway_remote_tcp_enable_keepalive": _as_bool,
-    "envoy_gateway_remote_tcp_keepalive_time": lambda v: _as_int(v, 0),
-    "envoy_gateway_remote_tcp_keepalive_interval": lambda v: _as_int(v, 0),
-    "envoy_gateway_remote_tcp_keepalive_probes": lambda v: _as_int(v, 0),
+    "envoy_gateway_remote_tcp_keepalive_time": _u32,
+    "envoy_gateway_remote_tcp_keepalive_interval": _u32,
+    "envoy_gateway_remote_tcp_keepalive_probes": _u32,
 }
 
 SIDECAR_OPTIONS: dict[str, Callable[[Any], Any]] = {
     "protocol": _choice(*_PROTOCOLS),
-    "bind_address": _as_str,
+    "bind_address": _ip,
     "bind_port": lambda v: _as_int(v, 1, 65535),
-    "local_connect_timeout_ms": lambda v: _as_int(v, 0),
-    "local_request_timeout_ms": lambda v: _as_int(v, 0),
-    "local_idle_timeout_ms": lambda v: _as_int(v, 0),
-    "max_inbound_connections": lambda v: _as_int(v, 0),
+    "local_connect_timeout_ms": _ms,
+    "local_request_timeout_ms": _ms,
+    "local_idle_timeout_ms": _ms,
+    "max_inbound_connections": _u32,
     "balance_inbound_connections": _choice("", "exact_balance"),
     "envoy_public_listener_json": _as_json_text,
     "envoy_listener_tracing_json": _as_json_text,
     "envoy_local_cluster_json": _as_json_text,
 }
+
+
+def _positive_duration(value: Any) -> int:
+    ns = duration_ns(value)
+    if ns == 0:
+        # Envoy's outlier detection requires base_ejection_time > 0 when it is set.
+        raise ValueError("must be greater than zero (Envoy refuses 0s)")
+    return ns
 
 
 def _limits(value: Any) -> Limits:
@@ -215,10 +279,10 @@ def _passive(value: Any) -> PassiveHealthCheck:
         raise ValueError(f"expected an object, got {describe(value)}")
     allowed = {
         "interval": duration_ns,
-        "max_failures": lambda v: _as_int(v, 0),
+        "max_failures": _u32,
         "enforcing_consecutive_5xx": lambda v: _as_int(v, 0, 100),
         "max_ejection_percent": lambda v: _as_int(v, 0, 100),
-        "base_ejection_time": duration_ns,
+        "base_ejection_time": _positive_duration,
     }
     out: dict[str, Any] = {}
     for key, item in value.items():
@@ -239,7 +303,7 @@ def _int_map(value: Any, keys: tuple[str, ...]) -> dict[str, int]:
         canon = _canon(str(key), table)
         if canon is None:
             raise ValueError(f"unknown key {key!r} (expected {', '.join(keys)})")
-        out[canon] = _as_int(item, 0)
+        out[canon] = _u32(item)
     return out
 
 
@@ -255,7 +319,7 @@ def _canon(key: str, table: Mapping[str, Any]) -> str | None:
 
 UPSTREAM_OPTIONS: dict[str, Callable[[Any], Any]] = {
     "protocol": _choice(*_PROTOCOLS),
-    "connect_timeout_ms": lambda v: _as_int(v, 0),
+    "connect_timeout_ms": _ms,
     "limits": _limits,
     "passive_health_check": _passive,
     "balance_outbound_connections": _choice("", "exact_balance"),

@@ -12,7 +12,7 @@ from typing import Any, NewType
 
 import attrs
 
-from meshgw._values import by_norm_key
+from meshgw._values import by_norm_key, describe
 from meshgw.model.common import MeshGatewayConfig, ProxyMode, Source
 from meshgw.model.registration import Expose, TransparentProxy
 
@@ -238,6 +238,9 @@ class LoadBalancer:
         """``LeastRequestConfig.ChoiceCount``: 0 when unset (Envoy's default of 2), else
         a whole number >= 2 (Envoy rejects 1); ValueError saying so otherwise."""
         raw = by_norm_key(self.least_request_config).get("choicecount", 0)
+        if isinstance(raw, int) and not isinstance(raw, bool) and not -(2**32) < raw < 2**32:
+            # Envoy's choice_count is a UInt32Value (and repr() of a huge int raises).
+            raise ValueError(f"ChoiceCount must be at most {2**32 - 1}, got {describe(raw)}")
         if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0 or raw == 1:
             raise ValueError(f"ChoiceCount must be a whole number >= 2, got {raw!r}")
         return raw
