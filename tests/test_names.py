@@ -257,3 +257,43 @@ def test_valid_names_at_the_limits_load() -> None:
     doc["services"][0]["proxy"]["upstreams"][1]["destination_peer"] = "p" * 63
     doc["datacenter"] = "dc_1-x"
     meshgw.Mesh.from_dict(doc)
+
+
+def test_service_name_cannot_steer_a_certificate_path() -> None:
+    # The issue's case: {service} filled with a path-walking name.
+    text = """
+mesh_tls { cert_file = "/etc/meshgw/{service}.pem" }
+service {
+  name = "p"
+  kind = "connect-proxy"
+  port = 21000
+  proxy { destination_service_name = "../../root/.ssh/id_ecdsa" }
+}
+"""
+    with pytest.raises(ValidationError) as info:
+        meshgw.loads(text, name="mesh.hcl")
+    (problem,) = info.value.problems
+    assert (problem.line, problem.path) == (7, "service.proxy.destination_service_name")
+
+
+@pytest.mark.parametrize(
+    ("field", "template", "message"),
+    [
+        ("cert_file", "/etc/meshgw/../../root/{service}.pem", "'..' segments"),
+        ("key_file", "/etc/{svc}.pem", "unknown placeholder {svc}"),
+        ("sds_cert_secret", "{service}-{nope}", "unknown placeholder {nope}"),
+    ],
+)
+def test_mesh_tls_templates_are_checked_at_load(field: str, template: str, message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        meshgw.loads(f'mesh_tls {{\n  {field} = "{template}"\n}}\n', name="tls.hcl")
+    (problem,) = info.value.problems
+    assert (problem.line, problem.path) == (2, f"mesh_tls.{field}")
+    assert message in problem.message
+
+
+def test_agent_file_with_connect_enabled_is_not_a_registration() -> None:
+    mesh = meshgw.loads('datacenter = "dc2"\nconnect { enabled = true }\n', name="agent.hcl")
+    assert mesh.datacenter == "dc2" and mesh.services == ()
+    as_json = '{"datacenter": "dc2", "connect": {"enabled": true}}'
+    assert meshgw.loads(as_json, name="agent.json").datacenter == "dc2"

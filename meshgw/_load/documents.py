@@ -326,6 +326,9 @@ _MESH_ONLY = (_MESH_KEYS | AGENT_KEYS_IGNORED) - {
 }
 
 
+_REGISTRATION_ONLY = _SERVICE_KEYS - {"connect", "check", "checks"}
+
+
 def _is_registration(by_norm: Mapping[str, Any]) -> bool:
     """A registration payload or agent service response rather than a mesh file.
 
@@ -338,7 +341,9 @@ def _is_registration(by_norm: Mapping[str, Any]) -> bool:
     if "service" in keys:
         # A name in the API's shapes; a block or object in a mesh file.
         return isinstance(by_norm["service"], str)
-    return bool(keys & _SERVICE_KEYS)
+    # connect and checks alone do not make a registration: an agent file with
+    # datacenter and connect { enabled = true }, or only node checks, is a mesh file.
+    return bool(keys & _REGISTRATION_ONLY)
 
 
 def _from_health(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -523,7 +528,14 @@ def _collect_mesh_file(doc: Document, parts: Parts, raw: Mapping[str, Any]) -> N
     validate.settings_names(
         {
             name: getattr(mesh_file, name)
-            for name in ("datacenter", "primary_datacenter", "partition", "trust_domain", "domain")
+            for name in (
+                "datacenter",
+                "primary_datacenter",
+                "partition",
+                "trust_domain",
+                "domain",
+                "mesh_tls",
+            )
         },
         doc,
     )
@@ -749,6 +761,31 @@ _SCALAR_DEFAULTS: dict[str, Any] = {
 }
 
 
+def _conflict(key: str, value: Any, other: Any, other_file: str | None) -> str:
+    """Two documents disagree on a setting. Blocks (``connect``, ``mesh_tls``) are named
+    by the fields that differ, never printed: ``connect.ca_config`` holds a CA's
+    private key."""
+    where = other_file or "<input>"
+    if attrs.has(type(value)) and type(value) is type(other):
+        fields = [
+            f.name
+            for f in attrs.fields(type(value))
+            if getattr(value, f.name) != getattr(other, f.name)
+        ]
+        return (
+            f"{key} differs from the {key} block in {where} ({', '.join(fields)}; "
+            "documents that both set it must agree)"
+        )
+    return f"{key} is {_setting(value)} here but {_setting(other)} in {where}"
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+        shown = ", ".join(describe(v) for v in value[:5])
+        return f"[{shown}{', ...' if len(value) > 5 else ''}]"
+    return describe(value)
+
+
 def _build(docs: list[Document], *, stacklevel: int = 2) -> Mesh:
     parts = Parts()
     settings_seen: dict[str, tuple[Any, str | None]] = {}
@@ -757,11 +794,7 @@ def _build(docs: list[Document], *, stacklevel: int = 2) -> Mesh:
         _collect(doc, doc_parts)
         for key, (value, source) in doc_parts.settings.items():
             if key in settings_seen and settings_seen[key][0] != value:
-                doc.report(
-                    (key,),
-                    f"{key} is {value!r} here but {settings_seen[key][0]!r} in "
-                    f"{settings_seen[key][1] or '<input>'}",
-                )
+                doc.report((key,), _conflict(key, value, *settings_seen[key]))
             settings_seen.setdefault(key, (value, source))
         parts.services.extend(doc_parts.services)
         parts.entries.extend(doc_parts.entries)

@@ -30,7 +30,13 @@ from meshgw.model.entries import (
     ServiceResolver,
     UpstreamConfig,
 )
-from meshgw.model.mesh import DEFAULT_DATACENTER, DEFAULT_TRUST_DOMAIN, Peer
+from meshgw.model.mesh import (
+    DEFAULT_DATACENTER,
+    DEFAULT_TRUST_DOMAIN,
+    TLS_PLACEHOLDERS,
+    Peer,
+    TlsSettings,
+)
 from meshgw.model.registration import Service, Upstream
 
 __all__ = ["raw_service_options", "settings_names", "validate_parts"]
@@ -116,7 +122,10 @@ def _report(doc: Document, path: Path, problem: str | None) -> bool:
 
 
 def settings_names(values: Mapping[str, Any], doc: Document) -> None:
-    """Names among a mesh file's top-level settings."""
+    """Names among a mesh file's top-level settings, and ``mesh_tls`` paths."""
+    tls = values.get("mesh_tls")
+    if tls is not None:
+        _tls_paths(tls, doc)
     for key in ("datacenter", "primary_datacenter"):
         if values.get(key):
             _report(doc, (key,), _names.datacenter_problem(values[key]))
@@ -134,6 +143,29 @@ def settings_names(values: Mapping[str, Any], doc: Document) -> None:
             ("domain",),
             _names.dns_name_problem("domain", values["domain"], trailing_dot=True),
         )
+
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def _tls_paths(tls: TlsSettings, doc: Document) -> None:
+    """``mesh_tls`` templates: known placeholders only, and no ``..`` segment. The values
+    filled in are names validated like every other, so no ``{service}`` can add a ``/``
+    or a ``..``: a path stays under the directory its template names."""
+    for field in ("ca_file", "cert_file", "key_file", "sds_ca_secret", "sds_cert_secret"):
+        template = getattr(tls, field)
+        if not template:
+            continue
+        path = ("mesh_tls", field)
+        unknown = sorted(set(_PLACEHOLDER.findall(template)) - set(TLS_PLACEHOLDERS))
+        if unknown:
+            doc.report(
+                path,
+                f"unknown placeholder {{{unknown[0]}}} (expected {{service}}, {{namespace}}, "
+                "{partition} or {datacenter})",
+            )
+        if field.endswith("_file") and ".." in template.replace("\\", "/").split("/"):
+            doc.report(path, "a certificate path cannot contain '..' segments")
 
 
 class _Names:

@@ -24,6 +24,7 @@ from meshgw.model.registration import Service
 __all__ = [
     "DEFAULT_DATACENTER",
     "DEFAULT_TRUST_DOMAIN",
+    "TLS_PLACEHOLDERS",
     "AclSettings",
     "AgentConnect",
     "Mesh",
@@ -85,7 +86,13 @@ class AgentConnect:
     enabled: bool = True
     enable_mesh_gateway_wan_federation: bool = False
     ca_provider: str = ""
-    ca_config: Mapping[str, Any] = attrs.field(factory=dict)
+    #: Kept out of reprs: a Consul CA configuration holds the CA's private key (or a
+    #: Vault token).
+    ca_config: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+#: The placeholders a ``mesh_tls`` path or secret name may contain.
+TLS_PLACEHOLDERS: tuple[str, ...] = ("service", "namespace", "partition", "datacenter")
 
 
 @attrs.frozen
