@@ -15,7 +15,7 @@ from meshgw.model.entries import IntentionPermission, ServiceIntentions, SourceI
 if TYPE_CHECKING:
     from meshgw._load.parts import Document
 
-__all__ = ["HTTP_METHODS", "re2_problem", "validate_intentions"]
+__all__ = ["HTTP_METHODS", "validate_intentions"]
 
 Path = tuple[Any, ...]
 
@@ -28,20 +28,11 @@ _DESCRIPTION_MAX = 512
 _WILD = "*"
 
 
-def re2_problem(pattern: str) -> str | None:
-    """Why Envoy's RE2 engine would refuse ``pattern`` (``None`` when it compiles)."""
-    import re2  # type: ignore[import-untyped]
+def _re2_problem(pattern: str) -> str | None:
+    # On first use: the filter module (and RE2) stays out of ``import meshgw``.
+    from meshgw._filters import re2_problem
 
-    options = re2.Options()
-    options.log_errors = False  # the message is reported here, not on stderr
-    try:
-        re2.compile(pattern, options=options)
-    except re2.error as exc:
-        reason = exc.args[0] if exc.args else b""
-        if isinstance(reason, bytes):
-            reason = reason.decode("utf-8", "replace")
-        return str(reason) or "invalid RE2 syntax"
-    return None
+    return re2_problem(pattern)
 
 
 def validate_intentions(entry: ServiceIntentions, doc: Document, path: Path) -> None:
@@ -159,7 +150,7 @@ def _permission(perm: IntentionPermission, doc: Document, pp: Path) -> None:
                 doc.report((*hp, field), f"path doesn't start with '/': \"{value}\"")
     if http.path_regex:
         parts += 1
-        problem = re2_problem(http.path_regex)
+        problem = _re2_problem(http.path_regex)
         if problem:
             doc.report((*hp, "path_regex"), f"invalid RE2 regular expression: {problem}")
     if parts > 1:
@@ -172,7 +163,7 @@ def _permission(perm: IntentionPermission, doc: Document, pp: Path) -> None:
         if sum(given) != 1:
             doc.report(hdp, "give exactly one of present, exact, prefix, suffix or regex")
         if hdr.regex:
-            problem = re2_problem(hdr.regex)
+            problem = _re2_problem(hdr.regex)
             if problem:
                 doc.report((*hdp, "regex"), f"invalid RE2 regular expression: {problem}")
         parts += 1
