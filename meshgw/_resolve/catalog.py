@@ -279,7 +279,7 @@ class CatalogView:
         return sorted(self._gateways)
 
     def gateways(self, datacenter: str, partition: str = "") -> tuple[Instance, ...]:
-        """Mesh gateway instances of one datacenter and partition, in catalog order."""
+        """Mesh gateway instances of one datacenter and partition, in node order."""
         return tuple(self._gateways.get((datacenter, partition or _DEFAULT), ()))
 
     def connect_services(self, datacenter: str, partition: str = "") -> list[ServiceKey]:
@@ -289,7 +289,7 @@ class CatalogView:
     def connect_instances(
         self, datacenter: str, partition: str, namespace: str, service: str
     ) -> tuple[Instance, ...]:
-        """Connect instances of one service (sidecars and native), in catalog order."""
+        """Connect instances of one service (sidecars and native), in node order."""
         group = self._connect.get((datacenter, partition or _DEFAULT), {})
         return tuple(group.get((namespace or _DEFAULT, service), ()))
 
@@ -347,7 +347,19 @@ def build_view(mesh: Mesh) -> CatalogView:
                 by_service = connect.setdefault(location, {})
                 key = (instance.namespace, instance.service_name)
                 by_service.setdefault(key, []).append(instance)
+    # Consul's catalog answers in node order (its state store indexes service instances
+    # by node, then service id), never in registration order: so does this view, and the
+    # output does not depend on the order of the catalog in the files.
+    for group in gateways.values():
+        group.sort(key=_catalog_order)
+    for by_service in connect.values():
+        for group in by_service.values():
+            group.sort(key=_catalog_order)
     return CatalogView(gateways, connect)
+
+
+def _catalog_order(instance: Instance) -> tuple[str, str]:
+    return (instance.entry.node, instance.service.id or instance.service.name)
 
 
 def _served_name(svc: Service) -> str:
