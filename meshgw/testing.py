@@ -123,7 +123,9 @@ def validate_with_envoy(
     * ``"eds"``: :func:`~meshgw.envoy.bootstrap.static_bootstrap` of the result as is,
       EDS clusters and all (their endpoints would come from an xDS server);
     * ``"static"``: the same after :func:`~meshgw.envoy.bootstrap.inline_endpoints`, so
-      that Envoy also checks every ClusterLoadAssignment.
+      that Envoy also checks every ClusterLoadAssignment. Left out when the result
+      fetches secrets by SDS over ADS: Envoy crashes on STATIC clusters with such
+      secrets (envoyproxy/envoy#15517) and that form is not what it would run.
 
     A bootstrap is checked once, as given (verdict form ``"bootstrap"``).
 
@@ -208,10 +210,12 @@ def _documents(
         documents = [("bootstrap", plain_copy(config))]
     elif _RESOURCE_KEYS & config.keys():
         kw: dict[str, Any] = {"node_id": _NODE, "node_cluster": _NODE}
-        documents = [
-            ("eds", static_bootstrap(config, **kw)),
-            ("static", static_bootstrap(inline_endpoints(config), **kw)),
-        ]
+        documents = [("eds", static_bootstrap(config, **kw))]
+        if not _sds_over_ads(config.get("clusters", ())):
+            # Inlined endpoints make every cluster STATIC, and Envoy crashes (segfault)
+            # fetching a STATIC cluster's secrets over ADS (envoyproxy/envoy#15517): a
+            # configuration with SDS over ADS is checked in the form Envoy will run.
+            documents.append(("static", static_bootstrap(inline_endpoints(config), **kw)))
     else:
         raise MeshgwError(
             "expected a translate result (with clusters, listeners, endpoints) or an Envoy "
@@ -221,6 +225,18 @@ def _documents(
         for _, document in documents:
             _add_reject_deprecated_layer(document)
     return documents
+
+
+def _sds_over_ads(value: Any) -> bool:
+    """Whether any SDS secret config below ``value`` is fetched over ADS."""
+    if isinstance(value, Mapping):
+        sds = value.get("sds_config")
+        if isinstance(sds, Mapping) and "ads" in sds:
+            return True
+        return any(_sds_over_ads(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_sds_over_ads(v) for v in value)
+    return False
 
 
 def _add_reject_deprecated_layer(document: dict[str, Any]) -> None:

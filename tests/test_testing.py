@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+import meshgw
 from meshgw._envoy.bootstrap import static_bootstrap
 from meshgw.errors import MeshgwError
 from meshgw.testing import (
@@ -568,3 +569,41 @@ def test_pki_without_cryptography(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_pki_is_not_collected_as_a_test() -> None:
     assert TestPKI.__test__ is False
+
+
+@pytest.mark.envoy
+@pytest.mark.skipif(ENVOY is None, reason="no Envoy binary (see meshgw.testing.find_envoy)")
+def test_sds_over_ads_is_checked_in_the_form_envoy_runs_only() -> None:
+    # Inlining endpoints would make the clusters STATIC, and Envoy segfaults fetching a
+    # STATIC cluster's secrets over ADS (envoyproxy/envoy#15517): the check must never
+    # hand Envoy that form of meshgw's own output (issue 14).
+
+    mesh = meshgw.Mesh.from_dict(
+        {
+            "mesh_tls": {"sds_cluster": "ads"},
+            "services": [
+                {
+                    "name": "web",
+                    "port": 8080,
+                    "connect": {
+                        "sidecar_service": {
+                            "proxy": {
+                                "upstreams": [{"destination_name": "api", "local_bind_port": 9191}]
+                            }
+                        }
+                    },
+                },
+                {
+                    "name": "api-sidecar-proxy",
+                    "kind": "connect-proxy",
+                    "port": 21001,
+                    "address": "10.0.0.7",
+                    "proxy": {"destination_service_name": "api"},
+                },
+            ],
+        }
+    )
+    out = meshgw.translate(mesh.service("web-sidecar-proxy"), mesh)
+    verdicts = validate_with_envoy(out)
+    assert [v.form for v in verdicts] == ["eds"]
+    assert verdicts[0].ok, verdicts[0].message
