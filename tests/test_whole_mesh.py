@@ -281,3 +281,18 @@ def test_joining_datacenters_refuses_what_a_cluster_cannot_be(
     other = meshgw.Mesh.from_dict({"datacenter": "dc2", **dc2}, name="dc2.hcl")
     with pytest.raises(meshgw.MeshgwError, match=message):
         meshgw.combine_datacenters([dc1, other])
+
+
+def test_cli_translate_names_the_registration_and_finds_catalog_proxies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("dc1.hcl", "mesh-gateway.hcl", "proxy-defaults.hcl"):
+        (tmp_path / name).write_text((TWO_DC / name).read_text())
+    web = tmp_path / "web.hcl"
+    web.write_text((TWO_DC / "web.hcl").read_text().replace('"dc2"', '"dc9"'))
+    assert main(["translate", str(tmp_path), "-s", "web-sidecar-proxy"]) == 1
+    err = capsys.readouterr().err
+    assert f"{web}:2: web-sidecar-proxy: proxy.upstreams[1]: upstream 'db?dc=dc9'" in err
+    assert main(["translate", str(TWO_DC), "-s", "api-sidecar-proxy", "-t", "listener"]) == 0
+    listeners = json.loads(capsys.readouterr().out)["listeners"]
+    assert [x["name"] for x in listeners] == ["public_listener:0.0.0.0:21000"]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from meshgw._load.documents import load, loads
-from meshgw.errors import MeshgwError, UsageError
+from meshgw._resolve.placement import find_proxy, proxies_named
+from meshgw.errors import LookupFailed, MeshgwError, TranslationError, UsageError
 from meshgw.model import Mesh, Service, ServiceKind
 
 _TRANSLATABLE = (ServiceKind.MESH_GATEWAY, ServiceKind.CONNECT_PROXY)
@@ -65,7 +68,13 @@ def load_mesh(args: argparse.Namespace) -> Mesh:
 def pick(mesh: Mesh, wanted: str | None) -> Service:
     """The registration ``--service`` names, or the only translatable one."""
     if wanted:
-        service = mesh.service(wanted)
+        try:
+            service = mesh.service(wanted)
+        except LookupFailed:
+            # Not the local agent's: a proxy in the catalog, of any datacenter.
+            if not proxies_named(mesh, wanted):
+                raise
+            return find_proxy(mesh, wanted).service
         if service.kind not in _TRANSLATABLE:
             sidecars = [
                 s.id
@@ -94,3 +103,14 @@ def pick(mesh: Mesh, wanted: str | None) -> Service:
 def dump(value: Any) -> str:
     """Deterministic, indented JSON."""
     return json.dumps(value, indent=2, sort_keys=True) + "\n"
+
+
+@contextlib.contextmanager
+def located(service: Service) -> Iterator[None]:
+    """Prefix a :class:`TranslationError` with the registration's ``file:line`` and id,
+    so that a message about one of its upstreams says where to look."""
+    try:
+        yield
+    except TranslationError as exc:
+        where = f"{service.source}: " if service.source is not None else ""
+        raise TranslationError(f"{where}{service.id or service.name}: {exc}") from None

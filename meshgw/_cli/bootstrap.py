@@ -6,7 +6,7 @@ import argparse
 import ipaddress
 from typing import Any, TextIO
 
-from meshgw._cli._common import add_files, add_missing, add_service, load_mesh, pick
+from meshgw._cli._common import add_files, add_missing, add_service, load_mesh, located, pick
 from meshgw._cli._output import (
     add_output_control,
     destination,
@@ -49,7 +49,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     fmt, path = destination(args)
     mesh = load_mesh(args)
     svc = pick(mesh, args.service)
-    config = bootstrap(svc, mesh, admin=args.admin, missing=args.missing)
+    with located(svc):
+        config = bootstrap(svc, mesh, admin=args.admin, missing=args.missing)
     if args.type or args.name:
         static = config.get("static_resources", {})
         chosen = select(static, args.type, args.name)

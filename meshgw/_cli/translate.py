@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from meshgw._cli._common import add_files, add_missing, add_service, load_mesh, pick
+from meshgw._cli._common import add_files, add_missing, add_service, load_mesh, located, pick
 from meshgw._cli._output import (
     add_output_control,
     destination,
@@ -72,9 +72,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     fmt, path = destination(args)
     mesh = load_mesh(args)
     svc = pick(mesh, args.service)
-    result = translate(
-        svc, mesh, endpoints="static" if args.static else "eds", missing=args.missing
-    )
+    with located(svc):
+        result = translate(
+            svc, mesh, endpoints="static" if args.static else "eds", missing=args.missing
+        )
     chosen = select(result, args.type, args.name)
     emit(render(chosen, fmt, resource_table), path, out)
     return 0
