@@ -23,9 +23,11 @@ Which error when — the rule every module follows:
 * Something wrong in the *call* — an argument no mesh could make right (an unknown
   ``endpoints=``, ``missing=``, ``format=`` or ``config_typos=`` value, no files, a
   required argument left empty, arguments that contradict each other, a registration
-  named by id without a mesh to look it up in) — is :class:`UsageError`, whatever
-  function was called. It derives from :class:`ValueError` for every kind of mistake
-  (also a value of the wrong type), so one ``except UsageError`` catches them all.
+  named by id without a mesh to look it up in, mode resolution asked of a registration
+  that is not a proxy, a test helper given something it does not take) — is
+  :class:`UsageError`, whatever function was called. It derives from
+  :class:`ValueError` for every kind of mistake (also a value of the wrong type), so one
+  ``except UsageError`` catches them all.
 * A name the mesh does not contain is :class:`LookupFailed`.
 * A valid mesh and a valid call that still cannot be translated as asked (a mode that
   needs a gateway the catalog lacks, a registration of a kind with no Envoy

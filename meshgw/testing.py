@@ -50,7 +50,7 @@ import attrs
 from meshgw._envoy.bootstrap import inline_endpoints, static_bootstrap
 from meshgw._inspect import LbEndpoint, cluster, endpoints_of, listener
 from meshgw._values import plain_copy
-from meshgw.errors import MeshgwError
+from meshgw.errors import MeshgwError, UsageError
 from meshgw.lab._binary import ENVOY_ENV_VAR, EnvoyNotAvailable, find_envoy
 from meshgw.lab._pki import SpiffeIdentity, TestPKI, make_test_pki
 
@@ -201,7 +201,7 @@ def _documents(
     config: Mapping[str, Any], *, reject_deprecated: bool
 ) -> list[tuple[str, dict[str, Any]]]:
     if not isinstance(config, Mapping):
-        raise MeshgwError(
+        raise UsageError(
             f"expected a translate result or an Envoy bootstrap mapping, not "
             f"{type(config).__name__}"
         )
@@ -217,7 +217,7 @@ def _documents(
             # configuration with SDS over ADS is checked in the form Envoy will run.
             documents.append(("static", static_bootstrap(inline_endpoints(config), **kw)))
     else:
-        raise MeshgwError(
+        raise UsageError(
             "expected a translate result (with clusters, listeners, endpoints) or an Envoy "
             f"bootstrap (with static_resources, node); got keys {sorted(map(str, config))}"
         )

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import types
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -76,10 +77,11 @@ def test_errors_are_meshgw_errors_and_builtins() -> None:
     assert issubclass(meshgw.TranslationError, meshgw.MeshgwError)
 
 
-def test_usage_errors_are_one_class_everywhere() -> None:
+def test_usage_errors_are_one_class_everywhere(tmp_path: Path) -> None:
     """errors.py's rule: a call no mesh could make right raises UsageError (a MeshgwError
     and a ValueError) from every entry point, loading, resolving and translating alike."""
     from meshgw._resolve.modes import resolve_target_mode
+    from meshgw.testing import assert_envoy_accepts, make_test_pki
 
     assert issubclass(meshgw.UsageError, meshgw.MeshgwError)
     assert issubclass(meshgw.UsageError, ValueError)
@@ -100,6 +102,12 @@ def test_usage_errors_are_one_class_everywhere() -> None:
             ),
             "not both",
         ),
+    ]
+    mistakes += [
+        (lambda: meshgw.resolve_mode(mesh.service("web"), "api", mesh), "typical service"),
+        (lambda: make_test_pki(tmp_path, "", [("web", "dc1")]), "invalid trust domain"),
+        (lambda: make_test_pki(tmp_path, "td", [("web", "dc1"), ("web", "dc1")]), "two"),
+        (lambda: assert_envoy_accepts([]), "expected a translate result"),  # type: ignore[arg-type]
     ]
     for call, needle in mistakes:
         with pytest.raises(meshgw.UsageError, match=needle):

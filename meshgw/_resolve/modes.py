@@ -412,7 +412,7 @@ def resolve_target_mode(
     up = _select_upstream(ctx, upstream)
     flavour = _flavour(up)
     if flavour != _SERVICE:
-        raise MeshgwError(
+        raise UsageError(
             f"upstream {_envoy_id(up)!r} of {ctx.sid!r} is a {flavour} upstream: "
             "it has no discovery chain, so no other targets"
         )
@@ -593,7 +593,7 @@ def _not_a_proxy(service: Service, mesh: Mesh | None = None) -> str:
 def _context(service: Service, mesh: Mesh) -> _Context:
     note = _not_a_proxy(service, mesh)
     if note:
-        raise MeshgwError(f"cannot resolve mesh gateway modes: {note}")
+        raise UsageError(f"cannot resolve mesh gateway modes: {note}")
     sid = _service_id(service)
     if service.proxy is None:
         raise MeshgwError(f"connect-proxy {sid!r} has no proxy block")

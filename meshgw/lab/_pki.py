@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from meshgw import naming
-from meshgw.errors import MeshgwError
+from meshgw.errors import MeshgwError, UsageError
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -150,12 +150,12 @@ def _distinct_identities(
 ) -> list[SpiffeIdentity]:
     wanted = [_identity(item) for item in identities]
     if not trust_domain or "/" in trust_domain:
-        raise MeshgwError(f"make_test_pki: invalid trust domain {trust_domain!r}")
+        raise UsageError(f"make_test_pki: invalid trust domain {trust_domain!r}")
     seen: set[tuple[str, str]] = set()
     for ident in wanted:
         pair = (ident.service, ident.datacenter)
         if pair in seen:
-            raise MeshgwError(
+            raise UsageError(
                 f"make_test_pki: two identities for service {ident.service!r} in "
                 f"datacenter {ident.datacenter!r}"
             )
@@ -276,13 +276,13 @@ def _identity(item: SpiffeIdentity | tuple[str, ...]) -> SpiffeIdentity:
     ):
         ident = SpiffeIdentity(*item)
     else:
-        raise MeshgwError(
+        raise UsageError(
             "make_test_pki: an identity is a SpiffeIdentity or a tuple "
             f"(service, datacenter[, namespace[, partition]]), not {item!r}"
         )
     for field, value in (("service", ident.service), ("datacenter", ident.datacenter)):
         if not _FILE_NAME_PART.fullmatch(value):
-            raise MeshgwError(f"make_test_pki: invalid {field} name {value!r}")
+            raise UsageError(f"make_test_pki: invalid {field} name {value!r}")
     return ident
 
 
