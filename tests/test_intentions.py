@@ -13,10 +13,12 @@ import pytest
 import meshgw
 from meshgw._plan.rbac import inbound_rbac
 from meshgw._resolve.intentions import (
+    FINDING_CODES,
     Identity,
     decide,
     default_policy,
     inbound_policy,
+    intention_problems,
     intentions_for,
 )
 from meshgw.errors import MeshgwWarning, ValidationError
@@ -399,3 +401,39 @@ def test_unknown_peer_source_warns_at_translation(tmp_path: Path) -> None:
     mesh = _mesh(text, tmp_path)
     with pytest.warns(MeshgwWarning, match="peer 'nowhere' is not a known peer; left out"):
         meshgw.translate(mesh.service("api-sidecar-proxy"), mesh)
+
+
+# --------------------------------------------------------------------------- for check
+
+
+def test_intentions_naming_unknown_services_and_peers(tmp_path: Path) -> None:
+    text = """
+    services = [
+      { name = "web", port = 1, connect { sidecar_service {} } },
+      { name = "payments", port = 2 },
+    ]
+    peers = [ { name = "acme", trust_domain = "acme.consul" } ]
+    config_entries {
+      bootstrap = [
+        { Kind = "service-intentions", Name = "paymnets", Sources = [
+          { Name = "web", Action = "allow" },
+        ] },
+        { Kind = "service-intentions", Name = "payments", Sources = [
+          { Name = "wbe", Action = "allow" },
+          { Name = "*", Action = "deny" },
+          { Name = "cron", Peer = "acmee", Action = "allow" },
+          { Name = "anything", Peer = "acme", Action = "allow" },
+        ] },
+      ]
+    }
+    """
+    problems = intention_problems(_mesh(text, tmp_path))
+    assert [str(p).replace(f"{tmp_path}/", "") for p in problems] == [
+        'mesh.hcl:9: MGW102 service-intentions "paymnets": no service "paymnets" is '
+        "registered or in the catalog (did you mean 'payments'?)",
+        'mesh.hcl:13: MGW102 service-intentions "payments": source "wbe" is not registered '
+        "or in the catalog (did you mean 'web'?)",
+        'mesh.hcl:15: MGW103 service-intentions "payments": source "cron" names peer "acmee", '
+        "which is not in peers (did you mean 'acme'?)",
+    ]
+    assert {code for code, *_ in FINDING_CODES} >= {p.code for p in problems}

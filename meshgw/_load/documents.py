@@ -453,7 +453,10 @@ def _locate_sources(
         else attrs.evolve(src, source=Source(doc.name, doc.line((*path, "sources", i))))
         for i, src in enumerate(entry.sources)
     )
-    return attrs.evolve(entry, sources=sources)
+    located = entry.source
+    if located is None or located.line is None:
+        located = Source(doc.name, doc.line(path))
+    return attrs.evolve(entry, sources=sources, source=located)
 
 
 @attrs.frozen

@@ -20,6 +20,7 @@ Envoy RBAC builder renders for a destination's public listener.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Literal
 
 import attrs
@@ -30,11 +31,13 @@ from meshgw.model.entries import IntentionPermission, ServiceIntentions, SourceI
 from meshgw.model.mesh import Mesh
 
 __all__ = [
+    "FINDING_CODES",
     "DefaultPolicy",
     "Identity",
     "InboundPolicy",
     "Intention",
     "IntentionDecision",
+    "IntentionProblem",
     "RbacRule",
     "RbacSource",
     "Verdict",
@@ -42,7 +45,9 @@ __all__ = [
     "decide_upstream",
     "default_policy",
     "inbound_policy",
+    "intention_problems",
     "intentions_for",
+    "known_services",
     "resolve_intention",
     "source_matches",
 ]
@@ -451,3 +456,121 @@ def inbound_policy(
             )
         rules.append(RbacRule(rsrc, ixn.action, ixn.permissions, ixn))
     return InboundPolicy(destination, default_policy(mesh).allow, tuple(rules), tuple(skipped))
+
+
+# --------------------------------------------------------------------------------------
+# For whole-mesh checks (meshgw.check / meshgw.trace)
+
+#: The intentions findings (codes MGW100-MGW119 are reserved for them): code, name,
+#: severity, title. ``meshgw.check`` registers these; the functions here produce the
+#: data each finding reports.
+FINDING_CODES: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "MGW100",
+        "upstream-denied-by-intention",
+        "error",
+        "an upstream's destination refuses this proxy's service (an intention or the default)",
+    ),
+    (
+        "MGW101",
+        "upstream-decided-per-request",
+        "info",
+        "an L7 intention decides per HTTP request whether this proxy's service gets in",
+    ),
+    (
+        "MGW102",
+        "intention-unknown-service",
+        "warning",
+        "an intention names a service the mesh does not know",
+    ),
+    (
+        "MGW103",
+        "intention-unknown-peer",
+        "warning",
+        "an intention names a peer the mesh does not know",
+    ),
+)
+
+
+@attrs.frozen
+class IntentionProblem:
+    """An intention that can never match what it names: ``code`` (``MGW102`` /
+    ``MGW103``), ``message``, where it is written, and a suggestion (a close name)."""
+
+    code: str
+    message: str
+    where: Source | None = attrs.field(default=None, eq=False)
+    suggestion: str = ""
+
+    def __str__(self) -> str:
+        located = f"{self.where}: " if self.where is not None else ""
+        hint = f" (did you mean {self.suggestion!r}?)" if self.suggestion else ""
+        return f"{located}{self.code} {self.message}{hint}"
+
+
+def known_services(mesh: Mesh) -> frozenset[str]:
+    """Every service name the mesh knows: registrations (and the services their
+    sidecars stand for) and catalog entries, in any datacenter."""
+    names: set[str] = set()
+    for svc in mesh.services:
+        names.add(svc.name)
+        if svc.proxy is not None and svc.proxy.destination_service_name:
+            names.add(svc.proxy.destination_service_name)
+    for node in mesh.catalog:
+        if node.service is not None:
+            names.add(node.service.name)
+            proxy = node.service.proxy
+            if proxy is not None and proxy.destination_service_name:
+                names.add(proxy.destination_service_name)
+    return frozenset(names)
+
+
+def intention_problems(mesh: Mesh) -> tuple[IntentionProblem, ...]:
+    """Intentions naming a destination or source service no registration or catalog
+    entry has (``MGW102``; names are compared without their namespace), or a source peer
+    absent from ``peers`` (``MGW103``), in config-entry order. A peer's services are not
+    checked: the peer's catalog is not in the mesh."""
+    services = known_services(mesh)
+    peers = {p.name for p in mesh.peers}
+    out: list[IntentionProblem] = []
+    for entry in mesh.config_entries:
+        if not isinstance(entry, ServiceIntentions):
+            continue
+        if entry.name != _WILD and entry.name not in services:
+            out.append(
+                IntentionProblem(
+                    "MGW102",
+                    f'service-intentions "{entry.name}": no service "{entry.name}" is '
+                    "registered or in the catalog",
+                    entry.source,
+                    _close(entry.name, services),
+                )
+            )
+        for src in entry.sources:
+            if src.peer:
+                if src.peer not in peers:
+                    out.append(
+                        IntentionProblem(
+                            "MGW103",
+                            f'service-intentions "{entry.name}": source "{src.name}" names '
+                            f'peer "{src.peer}", which is not in peers',
+                            src.source,
+                            _close(src.peer, peers),
+                        )
+                    )
+            elif src.name != _WILD and src.name not in services:
+                out.append(
+                    IntentionProblem(
+                        "MGW102",
+                        f'service-intentions "{entry.name}": source "{src.name}" is not '
+                        "registered or in the catalog",
+                        src.source,
+                        _close(src.name, services),
+                    )
+                )
+    return tuple(out)
+
+
+def _close(name: str, known: set[str] | frozenset[str]) -> str:
+    found = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return found[0] if found else ""
