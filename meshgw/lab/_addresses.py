@@ -28,6 +28,7 @@ from typing import Any
 
 import attrs
 
+from meshgw._values import is_ip
 from meshgw.errors import MeshgwError
 from meshgw.lab._proxies import LabProxy
 from meshgw.model import ServiceKind
@@ -109,16 +110,8 @@ class AddressMap:
         return "\n".join(line.rstrip() for line in out)
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _is_loopback(text: str) -> bool:
-    return _is_ip(text) and ipaddress.ip_address(text).is_loopback
+    return is_ip(text) and ipaddress.ip_address(text).is_loopback
 
 
 _Key = tuple[str, str, int]  # (private owner or "", address, port)
