@@ -291,3 +291,46 @@ def test_a_cycle_is_reported() -> None:
         ["meshgw._plan.gateway", "meshgw._plan.peering", "meshgw._plan.wanfed"]
     ]
     assert cycles(edges[1:]) == []
+
+
+#: Helpers and Consul rules with one home each, by the names their copies had.
+ONE_HOME: dict[str, str] = {
+    "norm_key": "meshgw._values",
+    "by_norm_key": "meshgw._values",
+    "find_key": "meshgw._values",
+    "unwrap_block": "meshgw._values",
+    "duration_ns": "meshgw._values",
+    "parse_go_duration": "meshgw._values",
+    "is_ip": "meshgw._values",
+    "plain_copy": "meshgw._values",
+    "instance_health": "meshgw._resolve.catalog",
+    "endpoint_health": "meshgw._resolve.catalog",
+    "instance_checks": "meshgw.model.catalog",
+    "chain_protocol": "meshgw._resolve.chain",
+    "choose_discovery": "meshgw._plan.discovery",
+    "mesh_gateway_mode": "meshgw.model._options",
+}
+#: Names the copies had before they were folded into the homes above.
+OLD_COPIES = frozenset(
+    {"_norm", "_find_key", "_is_ip", "_is_ipv6", "_plain", "to_plain"}
+    | {"_materialise", "_instance_health", "_instance_checks", "_chain_protocol", "_dns_plan"}
+    | {"_override_matches"}
+)
+
+
+def module_functions() -> dict[str, list[str]]:
+    """Module-level function name -> the modules defining it."""
+    out: dict[str, list[str]] = {}
+    for name, path in all_modules().items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                out.setdefault(node.name, []).append(name)
+    return out
+
+
+def test_each_shared_rule_is_defined_once() -> None:
+    defined = module_functions()
+    assert {name: defined.get(name) for name in ONE_HOME} == {
+        name: [home] for name, home in ONE_HOME.items()
+    }
+    assert {name: where for name, where in defined.items() if name in OLD_COPIES} == {}
