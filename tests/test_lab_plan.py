@@ -193,3 +193,22 @@ def test_an_envoy_that_does_not_come_up_is_reported_with_its_log(tmp_path: Path)
     assert "exited with status 1 before ready" in message
     assert "--- log tail" in message
     assert "fake envoy: cannot bind, giving up" in message
+
+
+def test_a_meshset_names_its_clusters(tmp_path: Path) -> None:
+    peering = FIXTURES / "peering"
+    meshes = meshgw.MeshSet(
+        {
+            "cluster-02": meshgw.load(peering / "importer.hcl"),
+            "cluster-01": meshgw.load(peering / "exporter.hcl"),
+        }
+    )
+    with meshgw.lab.plan(meshes, workdir=tmp_path / "lab") as lab:
+        assert sorted(lab.proxies) == [
+            "cluster-01/dc1/local/mesh-gateway",
+            "cluster-01/dc1/payments-1/payments-sidecar-proxy",
+            "cluster-02/dc1/local/mesh-gateway",
+            "cluster-02/dc1/local/web-sidecar-proxy",
+        ]
+        # The source is the sidecar the files register with upstreams, whichever mesh.
+        assert [p.label for p in lab.sources] == ["cluster-02/dc1/local/web-sidecar-proxy"]

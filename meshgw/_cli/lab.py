@@ -53,7 +53,7 @@ def register(p: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME",
         help="sidecar to connect from (id or the service it fronts; repeatable); default: "
-        "every sidecar with upstreams in the first mesh's own files",
+        "every sidecar with upstreams registered in the meshes' own files",
     )
     p.add_argument(
         "--keep",

