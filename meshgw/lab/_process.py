@@ -727,8 +727,11 @@ class Stack:
 
     ``workdir`` holds one sub-directory per Envoy (named after it); without it, a
     temporary directory is used and removed on exit. ``ports`` is the stack's
-    :class:`PortReservations` (released on close).
+    :class:`PortReservations` (released on close). ``process_class`` is what
+    :meth:`launch` starts (a subclass may take other configuration forms).
     """
+
+    process_class: type[EnvoyProcess] = EnvoyProcess
 
     def __init__(
         self,
@@ -782,7 +785,7 @@ class Stack:
             raise ValueError(f"Stack: an Envoy named {name!r} exists already")
         kwargs.setdefault("envoy", self.envoy_binary)
         kwargs.setdefault("workdir", self.workdir / _safe(name))
-        proc = EnvoyProcess(config, name=name, **kwargs)
+        proc = self.process_class(config, name=name, **kwargs)
         self.envoys[name] = proc
         self._owned.append(proc)
         return proc.launch()

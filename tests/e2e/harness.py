@@ -1,54 +1,45 @@
-"""Process harness for end-to-end tests: real Envoys and echo backends on loopback.
+"""Process harness for the end-to-end tests: meshgw.lab's processes, and what only
+tests need on top of them.
 
-Everything here binds to loopback addresses only (``127.0.0.0/8``), every wait is
-bounded in time, and everything started is stopped again:
+The Envoy processes, echo backends, TCP client and the owning :class:`Stack` are the
+library's own (``meshgw.lab``'s process module), so the project's end-to-end tests run
+on the code users run with ``meshgw.lab``: ``--disable-hot-restart``, admin ports Envoy
+picks itself, bounded waits with the log tail in every error, reverse-order teardown and
+an :mod:`atexit` safety net. What is here is for tests only:
 
-* :class:`PortAllocator` / :func:`free_port`: free TCP ports, one loopback IP per
-  simulated datacenter (``dc1`` → ``127.0.0.1``, ``dc2`` → ``127.0.0.2``, ...);
-* :class:`EchoServer`: a threaded TCP echo backend that prefixes what it sends back with
-  a tag (``b"dc2:"``), so a test can tell which backend answered;
-* :class:`EnvoyProcess`: one Envoy started from a bootstrap dict, with readiness
-  polling, stats and log access through its admin endpoint;
-* :func:`tcp_roundtrip`: a plain-TCP client (the sidecars do the mTLS);
-* :class:`Stack`: owns everything started through it and tears it all down, in
-  reverse order, on exit — also on exceptions. An :mod:`atexit` hook stops whatever a
-  crashed test left behind.
-
-Several Envoys run side by side: each gets ``--disable-hot-restart`` (no shared memory,
-no hot-restart domain socket, so no ``--base-id`` clash with any other Envoy on the
-machine), its own working directory (bootstrap, log, admin address file) and an admin
-listener on an ephemeral port that Envoy itself picks and reports through
-``--admin-address-path``.
+* :class:`EnvoyProcess` / :class:`Stack` also take a bare translate result
+  (``{"clusters": [...], "listeners": [...]}``), wrapped in a static bootstrap — the
+  hand-written configurations of ``test_harness.py`` use that;
+* :class:`PortAllocator` / :func:`free_port`: free ports on per-datacenter loopback
+  addresses (``dc2`` → ``127.0.0.2``) for hand-built topologies;
+* :func:`wait_until`: a bounded wait for a condition.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import ipaddress
-import json
-import os
 import re
-import shutil
-import signal
 import socket
-import subprocess
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from meshgw._envoy.bootstrap import static_bootstrap
-from meshgw.testing import find_envoy
+from meshgw.lab import _process
+from meshgw.lab._process import (
+    READY_TIMEOUT,
+    STOP_GRACE,
+    EchoServer,
+    EnvoyError,
+    EnvoyStartError,
+    loopback,
+    tcp_roundtrip,
+)
 
 __all__ = [
+    "HANG_TIMEOUT",
+    "READY_TIMEOUT",
+    "STOP_GRACE",
     "TEST_TRUST_DOMAIN",
     "EchoServer",
     "EnvoyError",
@@ -64,29 +55,11 @@ __all__ = [
 
 #: The trust domain of the test PKI (Consul's form: ``<cluster id>.consul``).
 TEST_TRUST_DOMAIN = "11111111-2222-3333-4444-555555555555.consul"
-#: Default deadline for an Envoy to answer ``GET /ready`` with 200.
-READY_TIMEOUT = 15.0
-#: Default time an Envoy gets to exit after SIGTERM before it is killed.
-STOP_GRACE = 5.0
 
-_LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
-_ADMIN_HTTP_TIMEOUT = 2.0
+#: Everything started and not yet stopped (the library's atexit safety net).
+_LIVE = _process._LIVE
+
 _POLL_INTERVAL = 0.05
-
-
-class EnvoyError(Exception):
-    """An Envoy process misbehaved (exited, never became ready, admin unreachable)."""
-
-
-class EnvoyStartError(EnvoyError):
-    """An Envoy did not become ready; the message ends with the tail of its log."""
-
-
-def loopback(host: str) -> str:
-    """Return ``host`` when it is an IPv4 loopback address; raise ``ValueError`` if not."""
-    if ipaddress.ip_address(host) not in _LOOPBACK:
-        raise ValueError(f"{host!r} is not a loopback address (127.0.0.0/8)")
-    return host
 
 
 # --------------------------------------------------------------------------- waiting
@@ -113,8 +86,8 @@ def free_port(host: str = "127.0.0.1") -> int:
     """Return a TCP port that is free on ``host`` right now.
 
     The port is found by binding port 0 and closing the socket again, so another
-    process could take it before the caller binds it; the kernel hands out ephemeral
-    ports in a spread-out order, so in practice that does not happen in tests.
+    process could take it before the caller binds it; hand-built test topologies use
+    it, the lab and the demo mesh hold their ports instead.
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((loopback(host), 0))
@@ -172,736 +145,36 @@ class PortAllocator:
         host = self.ip(name)
         return host, self.port(host)
 
-
-# --------------------------------------------------------------------------- echo backend
-
-
-class EchoServer:
-    """A threaded TCP echo backend on one loopback address.
-
-    Each connection gets back ``tag`` followed by every byte it sends (the tag once,
-    before the first echoed byte), so a client that sent ``b"hello"`` reads
-    ``b"dc2:hello"``. ``connections`` counts accepted connections and
-    ``bytes_received`` the bytes read from all of them.
-
-    ``port=0`` binds an ephemeral port; :attr:`port` is the one bound. ``stop()`` closes
-    the listener and every open connection and joins all threads (bounded).
-    """
-
-    _TICK = 0.1
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, tag: bytes = b"") -> None:
-        self.host = loopback(host)
-        self.tag = tag
-        self._requested_port = port
-        self._listener: socket.socket | None = None
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._conns: set[socket.socket] = set()
-        self._connections = 0
-        self._bytes = 0
-        self.port = port
-        self.errors: list[BaseException] = []
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> EchoServer:
-        """Bind, listen and start the accept thread. Returns ``self``."""
-        if self._listener is not None:
-            raise RuntimeError("EchoServer already started")
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((self.host, self._requested_port))
-            listener.listen(64)
-            listener.settimeout(self._TICK)
-        except BaseException:
-            listener.close()
-            raise
-        self._listener = listener
-        self.port = listener.getsockname()[1]
-        _LIVE.add(self)
-        self._spawn(self._accept_loop, f"echo-accept-{self.port}")
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop accepting, close every connection, join the threads (idempotent)."""
-        self._stop.set()
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        _LIVE.discard(self)
-        alive = [t.name for t in threads if t.is_alive()]
-        if alive:
-            raise RuntimeError(f"EchoServer threads did not stop: {alive}")
-
-    def __enter__(self) -> EchoServer:
-        return self.start() if self._listener is None else self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # ------------------------------------------------------------------ state
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """``(host, port)`` as bound."""
-        return self.host, self.port
-
-    @property
-    def connections(self) -> int:
-        """Connections accepted so far."""
-        with self._lock:
-            return self._connections
-
-    @property
-    def bytes_received(self) -> int:
-        """Bytes read from all connections so far."""
-        with self._lock:
-            return self._bytes
-
-    def __repr__(self) -> str:
-        return f"EchoServer({self.host}:{self.port}, tag={self.tag!r})"
-
-    # ------------------------------------------------------------------ threads
-
-    def _spawn(self, target: Callable[..., None], name: str, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        with self._lock:
-            self._threads.append(thread)
-        thread.start()
-
-    def _accept_loop(self) -> None:
-        listener = self._listener
-        assert listener is not None
-        while not self._stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                break  # closed by stop()
-            with self._lock:
-                if self._stop.is_set():
-                    conn.close()
-                    break
-                self._connections += 1
-                self._conns.add(conn)
-            self._spawn(self._serve, f"echo-conn-{self.port}", conn)
-
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            conn.settimeout(self._TICK)
-            tagged = False
-            while not self._stop.is_set():
-                try:
-                    data = conn.recv(65536)
-                except TimeoutError:
-                    continue
-                if not data:
-                    break
-                with self._lock:
-                    self._bytes += len(data)
-                if not tagged:
-                    data, tagged = self.tag + data, True
-                conn.sendall(data)
-        except OSError as exc:  # reset by the peer, or shut down by stop()
-            if not self._stop.is_set() and not isinstance(exc, ConnectionError):
-                self.errors.append(exc)
-        finally:
-            with self._lock:
-                self._conns.discard(conn)
-            conn.close()
+    def release_all(self) -> None:
+        """Nothing is held (the Stack calls this on close)."""
 
 
-# --------------------------------------------------------------------------- TCP client
+# --------------------------------------------------------------------------- processes
 
 
-def tcp_roundtrip(
-    host: str,
-    port: int,
-    payload: bytes,
-    timeout: float = 5.0,
-    *,
-    connect_attempts: int = 20,
-) -> bytes:
-    """Send ``payload`` over plain TCP and return what comes back.
+class EnvoyProcess(_process.EnvoyProcess):
+    """The lab's Envoy process; ``config`` may also be a bare translate result
+    (``clusters`` / ``listeners`` / ``endpoints``), wrapped in a static bootstrap whose
+    node is the process name."""
 
-    Reads until the received bytes end with ``payload`` (what an :class:`EchoServer`
-    sends back, after its tag) or the peer closes the connection; returns what was
-    received, so ``b""`` means the connection was closed (or reset) without an answer.
-    Raises :class:`TimeoutError` (with what was received so far) when neither happens
-    within ``timeout`` seconds.
-
-    A refused connection is retried, ``connect_attempts`` times at most and within
-    ``timeout``, because a listener may still be coming up. An accepted connection is
-    never retried, so a close by a proxy is reported as such.
-    """
-    if not payload:
-        raise ValueError("tcp_roundtrip needs a non-empty payload")
-    deadline = time.monotonic() + timeout
-    sock = _connect(loopback(host), port, deadline, connect_attempts)
-    received = bytearray()
-    with sock:
-        try:
-            sock.sendall(payload)
-            while not received.endswith(payload):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(
-                        f"tcp_roundtrip {host}:{port}: no complete echo within {timeout:g} s; "
-                        f"received {bytes(received)!r}"
-                    )
-                sock.settimeout(remaining)
-                try:
-                    chunk = sock.recv(65536)
-                except TimeoutError:
-                    continue  # the deadline check above reports it
-                if not chunk:
-                    break
-                received += chunk
-        except ConnectionError:
-            pass  # reset / broken pipe: the proxy dropped the connection
-    return bytes(received)
+    def __init__(self, config: Mapping[str, Any], *, name: str = "envoy", **kwargs: Any) -> None:
+        if "static_resources" not in config and "node" not in config:
+            config = static_bootstrap(config, node_id=name, node_cluster=name)
+        super().__init__(config, name=name, **kwargs)
 
 
-def _connect(host: str, port: int, deadline: float, attempts: int) -> socket.socket:
-    last: OSError | None = None
-    for attempt in range(max(1, attempts)):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        try:
-            return socket.create_connection((host, port), timeout=remaining)
-        except ConnectionRefusedError as exc:
-            last = exc
-            time.sleep(min(0.05 * (attempt + 1), 0.25, max(0.0, deadline - time.monotonic())))
-    raise ConnectionRefusedError(f"tcp_roundtrip: cannot connect to {host}:{port}: {last}")
+class Stack(_process.Stack):
+    """The lab's Stack, starting this module's :class:`EnvoyProcess`, with a
+    :class:`PortAllocator` as ``ports``."""
 
-
-# --------------------------------------------------------------------------- Envoy
-
-
-class EnvoyProcess:
-    """One Envoy process started from a bootstrap, driven through its admin endpoint.
-
-    ``config`` is either a complete bootstrap (a mapping with ``static_resources`` or
-    ``node``) or a resources mapping (``{"clusters": [...], "listeners": [...]}``),
-    which is wrapped with :func:`~meshgw.envoy.bootstrap.static_bootstrap`. Without an
-    ``admin`` block, one is added on ``admin_host`` with an ephemeral port; the actual
-    address is read from ``--admin-address-path`` either way.
-
-    Files live in ``workdir`` (a fresh temporary directory by default, kept on
-    :meth:`stop` when given by the caller): ``bootstrap.json``, ``envoy.log`` (Envoy's
-    stdout and stderr) and ``admin-address.txt``.
-
-    The command line is::
-
-        envoy -c bootstrap.json --disable-hot-restart --concurrency N
-              --log-level LEVEL --admin-address-path admin-address.txt
-    """
+    process_class = EnvoyProcess
 
     def __init__(
         self,
-        config: Mapping[str, Any],
-        *,
-        name: str = "envoy",
-        envoy: str | None = None,
-        workdir: str | os.PathLike[str] | None = None,
-        admin_host: str = "127.0.0.1",
-        log_level: str = "warn",
-        concurrency: int = 1,
-        extra_args: Sequence[str] = (),
-    ) -> None:
-        binary = envoy if envoy is not None else find_envoy()
-        if binary is None:
-            raise EnvoyError("no Envoy binary found (see meshgw.testing.find_envoy)")
-        self.binary = binary
-        self.name = name
-        self._own_workdir = workdir is None
-        if workdir is None:
-            self.workdir = Path(tempfile.mkdtemp(prefix=f"meshgw-e2e-{_safe(name)}-"))
-        else:
-            self.workdir = Path(workdir)
-            self.workdir.mkdir(parents=True, exist_ok=True)
-        self.bootstrap_path = self.workdir / "bootstrap.json"
-        self.log_path = self.workdir / "envoy.log"
-        self.admin_path = self.workdir / "admin-address.txt"
-        self.bootstrap = _bootstrap(config, name=name, admin_host=loopback(admin_host))
-        self.command: tuple[str, ...] = (
-            binary,
-            "-c",
-            str(self.bootstrap_path),
-            "--disable-hot-restart",
-            "--concurrency",
-            str(concurrency),
-            "--log-level",
-            log_level,
-            "--admin-address-path",
-            str(self.admin_path),
-            *extra_args,
-        )
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._admin: tuple[str, int] | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def launch(self) -> EnvoyProcess:
-        """Write the bootstrap and start Envoy without waiting (see :meth:`wait_ready`)."""
-        if self._proc is not None:
-            raise RuntimeError(f"{self.name}: already started")
-        self.bootstrap_path.write_text(json.dumps(self.bootstrap, indent=1), encoding="utf-8")
-        with contextlib.suppress(FileNotFoundError):
-            self.admin_path.unlink()
-        with open(self.log_path, "ab") as log:
-            self._proc = subprocess.Popen(
-                self.command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                # own process group: a wrapper script's children die with it
-                start_new_session=os.name == "posix",
-            )
-        _LIVE.add(self)
-        return self
-
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> EnvoyProcess:
-        """Poll ``GET /ready`` until it answers 200, within ``timeout`` seconds.
-
-        Raises :class:`EnvoyStartError` (with the log tail) when Envoy exits or is not
-        ready in time; in the latter case the process is stopped first.
-        """
-        proc = self._require_proc()
-        deadline = time.monotonic() + timeout
-        last = "no admin address yet"
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                message = self._describe(f"exited with status {proc.returncode} before ready")
-                self.stop()
-                raise EnvoyStartError(message)
-            if self._admin is None:
-                self._admin = _read_admin_address(self.admin_path)
-            if self._admin is not None:
-                try:
-                    status, body = self._http("/ready")
-                except (OSError, urllib.error.URLError) as exc:
-                    last = f"GET /ready: {exc}"
-                else:
-                    if status == 200:
-                        return self
-                    last = f"GET /ready: {status} {body.strip()}"
-            time.sleep(_POLL_INTERVAL)
-        message = self._describe(f"not ready within {timeout:g} s ({last})")
-        self.stop()
-        raise EnvoyStartError(message)
-
-    def start(self, timeout: float = READY_TIMEOUT) -> EnvoyProcess:
-        """:meth:`launch`, then :meth:`wait_ready`. Returns ``self``."""
-        return self.launch().wait_ready(timeout)
-
-    def stop(self, grace: float = STOP_GRACE) -> int | None:
-        """SIGTERM, then SIGKILL after ``grace`` seconds; reap. Returns the exit status.
-
-        Idempotent; returns ``None`` when the process was never started. A working
-        directory the instance created itself is removed (with the log in it); one
-        given by the caller is kept.
-        """
-        proc = self._proc
-        if proc is None:
-            return None
-        try:
-            if proc.poll() is None:
-                _signal(proc, signal.SIGTERM)
-                try:
-                    proc.wait(grace)
-                except subprocess.TimeoutExpired:
-                    _signal(proc, signal.SIGKILL)
-                    proc.wait(grace)
-        finally:
-            if proc.returncode is not None:
-                _LIVE.discard(self)
-                if self._own_workdir:
-                    shutil.rmtree(self.workdir, ignore_errors=True)
-        return proc.returncode
-
-    def __enter__(self) -> EnvoyProcess:
-        return self.start() if self._proc is None else self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # ------------------------------------------------------------------ state
-
-    @property
-    def pid(self) -> int | None:
-        """The process id, once launched."""
-        return None if self._proc is None else self._proc.pid
-
-    @property
-    def returncode(self) -> int | None:
-        """The exit status once the process has exited (negative: killed by a signal)."""
-        return None if self._proc is None else self._proc.poll()
-
-    @property
-    def running(self) -> bool:
-        """Whether the process has been launched and has not exited."""
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def admin_address(self) -> tuple[str, int]:
-        """``(host, port)`` of the admin listener (known once ready)."""
-        if self._admin is None:
-            self._admin = _read_admin_address(self.admin_path)
-        if self._admin is None:
-            raise EnvoyError(f"{self.name}: admin address not known yet")
-        return self._admin
-
-    def __repr__(self) -> str:
-        return f"EnvoyProcess({self.name!r}, pid={self.pid}, workdir={str(self.workdir)!r})"
-
-    # ------------------------------------------------------------------ admin
-
-    def admin_get(self, path: str) -> str:
-        """``GET path`` on the admin endpoint; the body as text. Non-200 raises EnvoyError."""
-        status, body = self._http(path)
-        if status != 200:
-            raise EnvoyError(f"{self.name}: GET {path}: HTTP {status}: {body[:500]}")
-        return body
-
-    def stats(self, filter: str | None = None) -> dict[str, int]:
-        """Counters and gauges, name → value (``GET /stats?format=json``).
-
-        ``filter`` is Envoy's regular expression filter on stat names. Histograms and
-        text readouts are left out.
-        """
-        path = "/stats?format=json"
-        if filter is not None:
-            path += "&filter=" + urllib.parse.quote(filter, safe="")
-        document = json.loads(self.admin_get(path))
-        out: dict[str, int] = {}
-        for entry in document.get("stats", []):
-            value = entry.get("value")
-            if isinstance(value, int) and not isinstance(value, bool):
-                out[entry["name"]] = value
-        return out
-
-    def counter(self, name: str, default: int | None = None) -> int:
-        """The value of stat ``name``.
-
-        A stat Envoy has not created raises :class:`KeyError` listing similar names,
-        unless ``default`` is given.
-        """
-        stats = self.stats()
-        if name in stats:
-            return stats[name]
-        if default is not None:
-            return default
-        raise KeyError(_missing_stat(name, stats, self.name))
-
-    def wait_for_counter(
-        self,
-        name: str,
-        predicate: Callable[[int], bool],
-        timeout: float = 5.0,
-        *,
-        default: int | None = 0,
-    ) -> int:
-        """Poll stat ``name`` until ``predicate(value)`` holds; return that value.
-
-        A stat not (yet) created counts as ``default`` (0; ``None`` makes it an
-        error). Raises :class:`TimeoutError` with the last value and the log tail.
-        """
-        deadline = time.monotonic() + timeout
-        value: int | None = None
-        while True:
-            value = self.counter(name, default)
-            if predicate(value):
-                return value
-            if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    self._describe(
-                        f"stat {name} = {value} did not satisfy the predicate within {timeout:g} s"
-                    )
-                )
-            time.sleep(_POLL_INTERVAL)
-
-    def clusters_text(self) -> str:
-        """``GET /clusters``: every cluster and host with its counters (debugging)."""
-        return self.admin_get("/clusters")
-
-    def listeners(self) -> dict[str, tuple[str, int]]:
-        """Listener name → bound ``(address, port)`` (``GET /listeners?format=json``)."""
-        document = json.loads(self.admin_get("/listeners?format=json"))
-        out: dict[str, tuple[str, int]] = {}
-        for entry in document.get("listener_statuses", []):
-            sock = entry.get("local_address", {}).get("socket_address", {})
-            out[entry["name"]] = (sock.get("address", ""), int(sock.get("port_value", 0)))
-        return out
-
-    def config_dump(self) -> dict[str, Any]:
-        """``GET /config_dump`` as parsed JSON (debugging)."""
-        result: dict[str, Any] = json.loads(self.admin_get("/config_dump"))
-        return result
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The last ``lines`` lines of ``envoy.log`` (Envoy's stdout and stderr)."""
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as fh:
-                return "".join(deque(fh, maxlen=lines)).rstrip("\n")
-        except FileNotFoundError:
-            return "(no log file)"
-
-    # ------------------------------------------------------------------ internals
-
-    def _require_proc(self) -> subprocess.Popen[bytes]:
-        if self._proc is None:
-            raise RuntimeError(f"{self.name}: not started")
-        return self._proc
-
-    def _http(self, path: str) -> tuple[int, str]:
-        host, port = self.admin_address
-        url = f"http://{host}:{port}{path}"
-        try:
-            with _NO_PROXY.open(url, timeout=_ADMIN_HTTP_TIMEOUT) as resp:
-                return int(resp.status), resp.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            with exc:
-                return int(exc.code), exc.read().decode("utf-8", "replace")
-
-    def _describe(self, what: str) -> str:
-        return (
-            f"envoy {self.name!r} (pid {self.pid}, workdir {self.workdir}) {what}\n"
-            f"command: {' '.join(self.command)}\n"
-            f"--- log tail ({self.log_path}) ---\n{self.log_tail()}"
-        )
-
-
-# Admin requests go straight to loopback, never through an http_proxy from the env.
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _bootstrap(config: Mapping[str, Any], *, name: str, admin_host: str) -> dict[str, Any]:
-    document: dict[str, Any]
-    if "static_resources" in config or "node" in config:
-        document = json.loads(json.dumps(config))
-    else:
-        document = static_bootstrap(config, node_id=name, node_cluster=name)
-    document.setdefault("node", {"id": name, "cluster": name})
-    if "admin" not in document:
-        document["admin"] = {
-            "address": {"socket_address": {"address": admin_host, "port_value": 0}}
-        }
-    return document
-
-
-def _read_admin_address(path: Path) -> tuple[str, int] | None:
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        return None  # not completely written yet
-    return host.strip("[]"), int(port)
-
-
-def _missing_stat(name: str, stats: Mapping[str, int], who: str) -> str:
-    parts = [p for p in re.split(r"[._]", name) if len(p) > 2]
-    near = sorted(s for s in stats if parts and all(p in s for p in parts[-2:]))[:15]
-    hint = ("; similar: " + ", ".join(near)) if near else ""
-    return f"{who}: no stat named {name!r}{hint}"
-
-
-def _signal(proc: subprocess.Popen[bytes], sig: int) -> None:
-    # Only while the process is not yet reaped: its pid (and process group id, as it
-    # leads its own session) cannot have been reused by then.
-    if proc.poll() is not None:
-        return
-    if os.name == "posix":
-        try:
-            os.killpg(proc.pid, sig)
-            return
-        except (ProcessLookupError, PermissionError):
-            pass
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(sig)
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40] or "envoy"
-
-
-# --------------------------------------------------------------------------- stack
-
-
-class _Stoppable(Protocol):
-    def stop(self) -> Any: ...
-
-
-class Stack:
-    """Owns every Envoy and echo server started through it; tears all down on exit.
-
-    Use as a context manager (``with Stack(tmp_path) as stack: ...``; the e2e
-    ``stack`` fixture does this). Things are stopped in reverse order of starting,
-    each one even when an earlier stop failed, also when the body raised. An error
-    while stopping is raised only when the body itself succeeded.
-
-    ``workdir`` holds one sub-directory per Envoy (named after it); without it, a
-    temporary directory is used and removed on exit. ``ports`` is the stack's
-    :class:`PortAllocator`.
-    """
-
-    def __init__(
-        self,
-        workdir: str | os.PathLike[str] | None = None,
+        workdir: Any = None,
         *,
         envoy: str | None = None,
         ports: PortAllocator | None = None,
     ) -> None:
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        if workdir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="meshgw-e2e-")
-            workdir = self._tmp.name
-        self.workdir = Path(workdir)
-        self.envoy_binary = envoy
-        self.ports = ports if ports is not None else PortAllocator()
-        self.envoys: dict[str, EnvoyProcess] = {}
-        self.echo_servers: list[EchoServer] = []
-        self._owned: list[_Stoppable] = []
-        self._closed = False
-
-    def __enter__(self) -> Stack:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close(raise_errors=exc is None)
-
-    # ------------------------------------------------------------------ starting
-
-    def echo(self, host: str = "127.0.0.1", port: int = 0, tag: bytes = b"") -> EchoServer:
-        """Start an :class:`EchoServer` owned by the stack."""
-        self._check_open()
-        server = EchoServer(host, port, tag)
-        self._owned.append(server)
-        self.echo_servers.append(server)
-        return server.start()
-
-    def launch(self, name: str, config: Mapping[str, Any], **kwargs: Any) -> EnvoyProcess:
-        """Start an :class:`EnvoyProcess` owned by the stack, without waiting.
-
-        ``name`` must be unique in the stack; ``kwargs`` go to :class:`EnvoyProcess`.
-        """
-        self._check_open()
-        if name in self.envoys:
-            raise ValueError(f"Stack: an Envoy named {name!r} exists already")
-        kwargs.setdefault("envoy", self.envoy_binary)
-        kwargs.setdefault("workdir", self.workdir / _safe(name))
-        proc = EnvoyProcess(config, name=name, **kwargs)
-        self.envoys[name] = proc
-        self._owned.append(proc)
-        return proc.launch()
-
-    def envoy(
-        self, name: str, config: Mapping[str, Any], *, timeout: float = READY_TIMEOUT, **kwargs: Any
-    ) -> EnvoyProcess:
-        """Start an Envoy owned by the stack and wait until it is ready."""
-        return self.launch(name, config, **kwargs).wait_ready(timeout)
-
-    def start_envoys(
-        self, configs: Mapping[str, Mapping[str, Any]], *, timeout: float = READY_TIMEOUT
-    ) -> dict[str, EnvoyProcess]:
-        """Launch several Envoys at once, then wait (one shared deadline) for all."""
-        procs = {name: self.launch(name, config) for name, config in configs.items()}
-        deadline = time.monotonic() + timeout
-        for proc in procs.values():
-            proc.wait_ready(max(0.1, deadline - time.monotonic()))
-        return procs
-
-    def add(self, thing: _Stoppable) -> None:
-        """Own anything else with a ``stop()`` method (stopped in reverse order)."""
-        self._check_open()
-        self._owned.append(thing)
-
-    # ------------------------------------------------------------------ stopping
-
-    def close(self, *, raise_errors: bool = True) -> None:
-        """Stop everything (reverse order, each one regardless of earlier failures)."""
-        if self._closed:
-            return
-        self._closed = True
-        errors: list[BaseException] = []
-        while self._owned:
-            thing = self._owned.pop()
-            try:
-                thing.stop()
-            except Exception as exc:  # keep stopping the rest
-                errors.append(exc)
-        if self._tmp is not None:
-            with contextlib.suppress(OSError):
-                self._tmp.cleanup()
-        if errors and raise_errors:
-            raise errors[0]
-
-    def log_tails(self, lines: int = 30) -> str:
-        """Every Envoy's log tail, for a failure report."""
-        parts = []
-        for name, proc in self.envoys.items():
-            parts.append(f"===== {name} ({proc.log_path}) =====\n{proc.log_tail(lines)}")
-        return "\n".join(parts)
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise RuntimeError("Stack is closed")
-
-    def __iter__(self) -> Iterator[EnvoyProcess]:
-        return iter(self.envoys.values())
-
-
-# --------------------------------------------------------------------------- safety net
-
-
-class _LiveSet:
-    """Everything started and not yet stopped, for the atexit hook."""
-
-    def __init__(self) -> None:
-        self._items: dict[int, _Stoppable] = {}
-        self._lock = threading.Lock()
-
-    def add(self, item: _Stoppable) -> None:
-        with self._lock:
-            self._items[id(item)] = item
-
-    def discard(self, item: _Stoppable) -> None:
-        with self._lock:
-            self._items.pop(id(item), None)
-
-    def stop_all(self) -> None:
-        with self._lock:
-            items = list(self._items.values())
-        for item in reversed(items):
-            with contextlib.suppress(Exception):
-                if isinstance(item, EnvoyProcess):
-                    item.stop(grace=1.0)
-                else:
-                    item.stop()
-
-
-_LIVE = _LiveSet()
-atexit.register(_LIVE.stop_all)
+        super().__init__(workdir, envoy=envoy)
+        self.ports = ports if ports is not None else PortAllocator()  # type: ignore[assignment]
