@@ -173,6 +173,7 @@ class Lab:
         workdir: str | os.PathLike[str] | None,
     ) -> None:
         self.meshes = tuple(meshes)
+        self._names = names
         self._stack = Stack(workdir)
         self.workdir = self._stack.workdir
         self._lock = threading.Lock()
@@ -529,7 +530,27 @@ class Lab:
             return None
         proxy = self.source(source)
         up = self.upstream(source, upstream, datacenter=datacenter, peer=peer)
-        return trace(proxy.mesh, proxy.service, up)
+        return trace(self._trace_input(proxy), proxy.service, up)
+
+    def _trace_input(self, proxy: LabProxy) -> Mesh | MeshSet:
+        """What the trace follows: the source's mesh, or with peered clusters all of
+        them as a MeshSet (one mesh per trust domain: the trace crosses peerings)."""
+        if self._names is not None:
+            return MeshSet(
+                {
+                    name: m
+                    for m in self.meshes
+                    for t, name in self._names.items()
+                    if m.trust_domain == t
+                }
+            )
+        clusters: dict[str, Mesh] = {}
+        for mesh in self.meshes:
+            clusters.setdefault(mesh.trust_domain, mesh)
+        if len(clusters) == 1:
+            return proxy.mesh
+        named = {(p.mesh.trust_domain): (p.cluster or "local") for p in self.proxies.values()}
+        return MeshSet({named.get(t, t): m for t, m in clusters.items()})
 
     def verify(
         self,
@@ -545,7 +566,15 @@ class Lab:
 
         conn = self.connect(source, upstream, datacenter=datacenter, peer=peer, timeout=timeout)
         predicted = self.expect(source, upstream, datacenter=datacenter, peer=peer)
-        return conn, (None if predicted is None else compare(conn, predicted))
+        if predicted is None:
+            return conn, None
+        comparison = compare(conn, predicted)
+        down = sorted(label for label, proc in self.envoys.items() if not proc.running)
+        if down and not comparison.agrees:
+            # The trace follows the files; an outage made with down() is not in them.
+            note = f" (proxies down in the lab, not in the files: {', '.join(down)})"
+            comparison = attrs.evolve(comparison, reason=comparison.reason + note)
+        return conn, comparison
 
     def _reaches(self, host: str) -> bool:
         row = self._by_lab.get(host)

@@ -44,11 +44,12 @@ def _route(conn: Connection) -> tuple[tuple[str, str, str], ...]:
     return tuple((hop.proxy, hop.datacenter, hop.kind) for hop in conn.hops)
 
 
-def _check_against_trace(lab: Lab, service: str, conn: Connection) -> None:
+def _check_against_trace(lab: Lab, service: str, **where: str) -> None:
     """Once meshgw.trace exists, the real path is one it predicted."""
     if getattr(meshgw, "trace", None) is None:
         return
-    _, comparison = lab.verify("web", service, datacenter="dc2")
+    conn, comparison = lab.verify("web", service, **where)
+    assert conn.ok, conn.error
     assert comparison is not None and comparison.agrees, comparison
 
 
@@ -75,7 +76,7 @@ def test_two_dc_example_upstreams_carry_bytes_along_their_paths(two_dc: Lab) -> 
             assert conn.hops[-1].endpoint == "local app"
             if len(conn.hops) > 2:
                 assert conn.hops[-2].cluster == sni
-            _check_against_trace(two_dc, service, conn)
+            _check_against_trace(two_dc, service, datacenter="dc2")
     api = two_dc.connect("web", "api", datacenter="dc2")
     # dc1's gateway forwards to dc2's gateways at their WAN addresses.
     assert api.hops[1].cluster == f"dc2.internal.{TD}"
@@ -125,6 +126,7 @@ def test_hostname_gateway(tmp_path: Path) -> None:
             ("api-sidecar-proxy", "dc2", SIDECAR),
         )
         assert conn.hops[0].endpoint == "gw.dc2.example.internal:443"
+        _check_against_trace(lab, "api")
 
 
 def test_peering(tmp_path: Path) -> None:
@@ -141,3 +143,4 @@ def test_peering(tmp_path: Path) -> None:
         ]
         assert conn.hops[1].endpoint == "203.0.113.10:443"
         assert conn.hops[2].cluster.startswith("exported~payments.")
+        _check_against_trace(lab, "payments", peer="cluster-01")

@@ -1,0 +1,56 @@
+"""meshgw.lab.compare: a real connection against a trace's prediction (no Envoy)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from meshgw.lab import Answer, Connection, Hop, compare
+
+SNI = "api.default.dc2.internal.td.consul"
+REAL = (
+    Hop("web-sidecar-proxy", "dc1", "connect-proxy", SNI, SNI),
+    Hop("mesh-gateway", "dc2", "mesh-gateway", SNI, SNI),
+    Hop("api-sidecar-proxy", "dc2", "connect-proxy", "local_app", SNI),
+)
+
+
+def _conn(ok: bool = True, hops: tuple[Hop, ...] = REAL) -> Connection:
+    answer = Answer("api", "dc2", "n1") if ok else None
+    return Connection("web-sidecar-proxy", "api?dc=dc2", ok, answer, hops, error="" if ok else "x")
+
+
+def _hop(proxy: str, dc: str, kind: str, cluster: str) -> SimpleNamespace:
+    return SimpleNamespace(proxy=proxy, datacenter=dc, kind=kind, cluster=cluster, sni=SNI)
+
+
+PREDICTED = (
+    _hop("web-sidecar-proxy", "dc1", "connect-proxy", SNI),
+    _hop("mesh-gateway", "dc2", "mesh-gateway", SNI),
+    _hop("api-sidecar-proxy", "dc2", "connect-proxy", "local_app"),
+)
+
+
+def test_same_hops_agree() -> None:
+    other = (PREDICTED[0], _hop("mesh-gateway", "dc1", "mesh-gateway", "dc2"), *PREDICTED[1:])
+    trace = SimpleNamespace(ok=True, paths=(other, PREDICTED), problems=())
+    result = compare(_conn(), trace)
+    assert result.agrees and result.reason == ""
+    assert len(result.expected) == 2
+    assert result.real.startswith("web-sidecar-proxy@dc1 -> " + SNI)
+
+
+def test_another_path_or_outcome_disagrees() -> None:
+    wrong = (PREDICTED[0], _hop("mesh-gateway", "dc1", "mesh-gateway", SNI), PREDICTED[2])
+    result = compare(_conn(), SimpleNamespace(ok=True, paths=(wrong,), problems=()))
+    assert not result.agrees
+    assert result.reason == "the bytes took a path the trace did not predict"
+
+    failing = SimpleNamespace(ok=False, paths=(), problems=("MGW001 no endpoint",))
+    result = compare(_conn(), failing)
+    assert not result.agrees and result.expected == ("MGW001 no endpoint",)
+    assert result.reason == "trace says it fails; the connection worked"
+
+
+def test_the_same_failure_agrees() -> None:
+    failing = SimpleNamespace(ok=False, paths=(), problems=("MGW001 no endpoint",))
+    assert compare(_conn(ok=False, hops=REAL[:1]), failing).agrees
