@@ -41,7 +41,7 @@ class MeshSet(Mapping[str, Mesh]):
     directory with one subdirectory of mesh files per cluster, :meth:`MeshSet.load`.
     """
 
-    __slots__ = ("_meshes",)
+    __slots__ = ("_meshes", "_proxies")
 
     def __init__(self, meshes: Mapping[str, Mesh]) -> None:
         for name, mesh in meshes.items():
@@ -50,6 +50,7 @@ class MeshSet(Mapping[str, Mesh]):
             if not isinstance(mesh, Mesh):
                 raise UsageError(f"mesh {name!r} is a {type(mesh).__name__}, not a meshgw.Mesh")
         self._meshes = types.MappingProxyType({n: meshes[n] for n in sorted(meshes)})
+        self._proxies: tuple[MeshProxy, ...] | None = None
 
     @classmethod
     def load(
@@ -149,9 +150,13 @@ class MeshSet(Mapping[str, Mesh]):
     def proxies(self) -> tuple[MeshProxy, ...]:
         """Every mesh gateway and connect-proxy of every mesh, each with its
         ``mesh_name``, sorted by :attr:`MeshProxy.key`."""
-        return tuple(
-            attrs.evolve(p, mesh_name=name) for name, mesh in self.items() for p in proxies(mesh)
-        )
+        if self._proxies is None:  # the set is immutable: computed once
+            self._proxies = tuple(
+                attrs.evolve(p, mesh_name=name)
+                for name, mesh in self.items()
+                for p in proxies(mesh)
+            )
+        return self._proxies
 
     def mesh_of(self, proxy: MeshProxy) -> Mesh:
         """The mesh ``proxy`` belongs to (by its ``mesh_name``)."""
