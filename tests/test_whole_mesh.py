@@ -9,12 +9,14 @@ import pickle
 import weakref
 from pathlib import Path
 
+import attrs
 import pytest
 
 import meshgw
 from meshgw._cli import main
 from meshgw._resolve import catalog
-from meshgw.testing import assert_envoy_accepts
+from meshgw.model import TlsSettings
+from meshgw.testing import assert_envoy_accepts, make_test_pki
 
 ROOT = Path(__file__).resolve().parents[1]
 TWO_DC = ROOT / "examples" / "two-dc"
@@ -66,6 +68,28 @@ def test_a_gateway_of_another_datacenter_is_translated_as_its_own_consul_would()
     assert meshgw.translate(proxy.service, mesh) == out  # the Service object: same answer
     dc1_gw = meshgw.translate("mesh-gateway", mesh)  # the local agent's own gateway
     assert f"dc2.internal.{TD}" in cluster_names(dc1_gw)
+    assert_envoy_accepts(out)
+
+
+@pytest.mark.envoy
+def test_a_sidecar_of_another_datacenter_goes_through_its_own_gateway(tmp_path: Path) -> None:
+    pki = make_test_pki(tmp_path, east().trust_domain, [("api", "dc2")])
+    tls = TlsSettings(
+        ca_file=pki.ca_file,
+        cert_file=f"{pki.directory}/{{service}}-{{datacenter}}.pem",
+        key_file=f"{pki.directory}/{{service}}-{{datacenter}}-key.pem",
+    )
+    mesh = attrs.evolve(east(), tls=tls)  # certificates Envoy can read
+    api = next(p for p in meshgw.proxies(mesh) if p.id == "api-sidecar-proxy")
+    out = meshgw.translate(api, mesh)
+    # Mode local (proxy-defaults, replicated from dc1): dc2's gateway at its LAN address.
+    billing = next(e for e in out["endpoints"] if e["cluster_name"].startswith("billing."))
+    hosts = [
+        ep["endpoint"]["address"]["socket_address"]
+        for group in billing["endpoints"]
+        for ep in group["lb_endpoints"]
+    ]
+    assert hosts == [{"address": "10.2.0.5", "port_value": 8443}]
     assert_envoy_accepts(out)
 
 
