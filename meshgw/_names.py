@@ -9,6 +9,7 @@ with another name (see docs/consul-differences.md).
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = [
@@ -68,6 +69,7 @@ def _why(value: str) -> str:
     return "contains characters that are not allowed"
 
 
+@functools.lru_cache(maxsize=4096)
 def datacenter_problem(value: str) -> str | None:
     """A datacenter name: Consul's ``^[a-z0-9_-]+$``, and one DNS label long."""
     if _BASIC_NAME.fullmatch(value) and len(value) <= _MAX_LABEL:
@@ -78,6 +80,7 @@ def datacenter_problem(value: str) -> str | None:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def label_problem(what: str, value: str) -> str | None:
     """A partition, namespace or other single lowercase DNS label."""
     if _LABEL.fullmatch(value):
@@ -99,6 +102,7 @@ def node_problem(value: str) -> str | None:
     return label_problem("node name", value)
 
 
+@functools.lru_cache(maxsize=4096)
 def service_problem(value: str) -> str | None:
     """A service name that goes into SNIs, ``server_names`` and SPIFFE IDs."""
     if _SERVICE.fullmatch(value):
@@ -112,6 +116,7 @@ def service_problem(value: str) -> str | None:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def dns_name_problem(what: str, value: str, *, trailing_dot: bool = False) -> str | None:
     """A DNS name without a wildcard (a trust domain, a DNS domain, a server name)."""
     name = value.removesuffix(".") if trailing_dot else value

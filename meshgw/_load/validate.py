@@ -177,6 +177,11 @@ class _Names:
         self.trust_domain = trust_domain
 
     def _sni(self, doc: Document, path: Path, *args: str) -> None:
+        # Labels and the "internal(-v1)" / "default" words take at most 40 more bytes:
+        # only names this long together can make an SNI too long (checked per entry of
+        # a large catalog, so the SNI is only built then).
+        if sum(map(len, args)) + 40 <= _names.MAX_SNI_BYTES:
+            return
         try:
             sni = naming.service_sni(*args)
         except MeshgwError:  # an empty component, reported elsewhere
