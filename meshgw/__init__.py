@@ -56,8 +56,11 @@ from meshgw.model import (
 )
 
 if TYPE_CHECKING:
+    from meshgw._mesh.check import check
     from meshgw._mesh.combine import combine_datacenters
+    from meshgw._mesh.findings import Finding, Severity
     from meshgw._mesh.meshset import MeshSet
+    from meshgw._mesh.trace import Hop, Trace, trace
     from meshgw._mesh.translator import all_proxies as proxies
     from meshgw._mesh.translator import datacenter_view, translate_all
     from meshgw._translation import bootstrap, translate
@@ -70,7 +73,9 @@ __all__ = [
     "ConfigEntry",
     "Explanation",
     "ExportedServices",
+    "Finding",
     "GatewayMode",
+    "Hop",
     "IntentionDecision",
     "LayerValue",
     "LookupFailed",
@@ -95,13 +100,16 @@ __all__ = [
     "ServiceDefaults",
     "ServiceKind",
     "ServiceResolver",
+    "Severity",
     "TargetResolution",
+    "Trace",
     "TranslationError",
     "Upstream",
     "UsageError",
     "ValidationError",
     "__version__",
     "bootstrap",
+    "check",
     "combine_datacenters",
     "datacenter_view",
     "explain",
@@ -111,6 +119,7 @@ __all__ = [
     "resolve_intention",
     "resolve_mode",
     "resolve_target_mode",
+    "trace",
     "translate",
     "translate_all",
 ]
@@ -140,6 +149,12 @@ _LAZY = {
     "datacenter_view": ("_mesh.translator", "datacenter_view"),
     "MeshSet": ("_mesh.meshset", "MeshSet"),
     "combine_datacenters": ("_mesh.combine", "combine_datacenters"),
+    "trace": ("_mesh.trace", "trace"),
+    "Trace": ("_mesh.trace", "Trace"),
+    "Hop": ("_mesh.trace", "Hop"),
+    "check": ("_mesh.check", "check"),
+    "Finding": ("_mesh.findings", "Finding"),
+    "Severity": ("_mesh.findings", "Severity"),
 }
 
 

@@ -14,17 +14,18 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from meshgw._cli import bootstrap, check, diff, explain, lab, translate
+from meshgw._cli import bootstrap, check, diff, explain, lab, trace, translate
 from meshgw.errors import MeshgwError, MeshgwWarning
 
 __all__ = ["main"]
 
-_COMMANDS: tuple[ModuleType, ...] = (translate, explain, bootstrap, check, diff, lab)
+_COMMANDS: tuple[ModuleType, ...] = (translate, explain, bootstrap, check, diff, lab, trace)
 
 EXIT_CODES = """\
 exit status:
   0  success
-  1  meshgw found a problem in the input (or, for check, findings at or above --fail-on)
+  1  meshgw found a problem in the input (for check: findings at or above --fail-on;
+     for trace: a trace that is not ok)
   2  usage error (unknown option, bad option value)
 """
 

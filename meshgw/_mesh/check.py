@@ -1,0 +1,114 @@
+"""``meshgw.check``: translate every proxy of a mesh and trace every upstream."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+from meshgw._mesh import envoyview as ev
+from meshgw._mesh import findings as fc
+from meshgw._mesh.findings import Finding, Severity
+from meshgw._mesh.fleet import Fleet, Member, Translated
+from meshgw._mesh.trace import collision_issue, trace_upstream
+from meshgw.model.common import ServiceKind
+from meshgw.model.mesh import Mesh
+
+__all__ = ["CheckReport", "check", "check_report"]
+
+
+@attrs.frozen
+class CheckReport:
+    """What :func:`check_report` did: the findings, and how many proxies it
+    translated and upstreams it traced."""
+
+    findings: tuple[Finding, ...]
+    proxies: int
+    upstreams: int
+
+    def worst(self) -> Severity | None:
+        """The most severe finding's severity (``None`` without findings)."""
+        return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
+
+
+def check(mesh: Mesh | Fleet) -> tuple[Finding, ...]:
+    """Every finding of ``mesh``: each proxy (mesh gateway or sidecar, in every
+    datacenter the mesh knows) translated as its own datacenter would, each upstream
+    of each sidecar traced (:func:`meshgw.trace`). Sorted by file, line and code."""
+    return check_report(mesh).findings
+
+
+def check_report(mesh: Mesh | Fleet) -> CheckReport:
+    """:func:`check`, with counts."""
+    fleet = mesh if isinstance(mesh, Fleet) else Fleet(mesh)
+    found: list[Finding] = []
+    upstreams = 0
+    for member in fleet.members:
+        out = fleet.output(member)
+        if out.error:
+            # Reported, and still traced upstream by upstream (see trace_upstream).
+            found.append(
+                Finding.of(
+                    fc.TRANSLATION_FAILED.code,
+                    f"{member.id}: {out.error}",
+                    proxy=member.id,
+                    datacenter=member.datacenter,
+                    source=member.source,
+                    suggestion="fix the registration",
+                )
+            )
+        else:
+            found.extend(_collisions(member, out))
+        if member.kind != ServiceKind.CONNECT_PROXY:
+            continue
+        for up in member.service.upstreams:
+            upstreams += 1
+            found.extend(trace_upstream(fleet, member, up).problems)
+    return CheckReport(tuple(_unique(found)), len(fleet.members), upstreams)
+
+
+def _collisions(member: Member, out: Translated) -> Iterable[Finding]:
+    by_port: dict[int, list[tuple[str, str]]] = {}
+    for listener in out.listeners:
+        address, port = ev.socket(listener)
+        if port:
+            by_port.setdefault(port, []).append((address, str(listener.get("name", ""))))
+    for port, bound in sorted(by_port.items()):
+        for i, (a, name_a) in enumerate(bound):
+            for b, name_b in bound[i + 1 :]:
+                if a == b or ev.is_wildcard(a) or ev.is_wildcard(b):
+                    code, message, suggestion = collision_issue(member.id, name_a, name_b, port)
+                    yield Finding.of(
+                        code,
+                        message,
+                        proxy=member.id,
+                        datacenter=member.datacenter,
+                        source=member.source,
+                        suggestion=suggestion,
+                    )
+
+
+_PROXY_CODES = frozenset({fc.PORT_COLLISION.code, fc.TRANSLATION_FAILED.code})
+
+
+def _unique(found: Iterable[Finding]) -> list[Finding]:
+    seen: set[tuple[str, str, str, str]] = set()
+    out: list[Finding] = []
+    for f in found:
+        # A port collision or a failed translation is the proxy's, whichever upstream's
+        # trace met it.
+        upstream = "" if f.code in _PROXY_CODES else f.upstream
+        key = (f.code, f.message, f.proxy, upstream)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(f)
+    out.sort(
+        key=lambda f: (
+            f.source.file or "" if f.source else "",
+            f.source.line or 0 if f.source else 0,
+            f.code,
+            f.message,
+        )
+    )
+    return out

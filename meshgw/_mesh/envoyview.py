@@ -1,0 +1,224 @@
+"""Reading generated Envoy configuration the way Envoy does: which listener takes an
+address, which filter chain a TLS server name selects, which cluster a chain sends to,
+a cluster's children, endpoints, SNI and expected SANs.
+
+Pure functions over the plain dicts :func:`meshgw.translate` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+__all__ = [
+    "Endpoint",
+    "aggregate_children",
+    "chain_cluster",
+    "endpoints",
+    "expected_sans",
+    "is_wildcard",
+    "listener_at",
+    "listener_cluster",
+    "listener_for_socket",
+    "pick_filter_chain",
+    "socket",
+    "terminates_tls",
+    "upstream_sni",
+]
+
+_WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+_TCP_PROXY = "envoy.filters.network.tcp_proxy"
+_SNI_CLUSTER = "envoy.filters.network.sni_cluster"
+_AGGREGATE = "envoy.clusters.aggregate"
+# Envoy sends to HEALTHY and UNKNOWN hosts (a missing status is UNKNOWN); Consul's
+# clusters disable panic routing (healthy_panic_threshold 0), so never to the others.
+_ROUTABLE = frozenset({"HEALTHY", "UNKNOWN", ""})
+
+
+class Endpoint(NamedTuple):
+    """One host of a cluster: address (an IP or a DNS name), port, health."""
+
+    address: str
+    port: int
+    health: str
+
+    @property
+    def healthy(self) -> bool:
+        return self.health in _ROUTABLE
+
+
+def is_wildcard(address: str) -> bool:
+    """A bind address that takes every local address (``0.0.0.0``, ``::``)."""
+    return address in _WILDCARDS
+
+
+def socket(resource: Mapping[str, Any]) -> tuple[str, int]:
+    """``(address, port)`` of a listener or endpoint ``address`` block's socket."""
+    sock = resource.get("address", {}).get("socket_address", {})
+    return str(sock.get("address", "")), int(sock.get("port_value", 0))
+
+
+def listener_for_socket(
+    listeners: Iterable[Mapping[str, Any]], address: str, port: int
+) -> Mapping[str, Any] | None:
+    """The listener bound exactly to ``address:port``, else one bound to a wildcard
+    address on ``port`` (what the kernel hands a connection to); ``None`` if neither."""
+    wildcard = None
+    for listener in listeners:
+        a, p = socket(listener)
+        if p != port:
+            continue
+        if a == address:
+            return listener
+        if a in _WILDCARDS and wildcard is None:
+            wildcard = listener
+    return wildcard
+
+
+def listener_at(
+    listeners: Iterable[Mapping[str, Any]],
+    address: str,
+    port: int,
+    advertised: Iterable[tuple[str, int]],
+) -> Mapping[str, Any] | None:
+    """The listener a connection to ``address:port`` reaches on a proxy advertised at
+    ``advertised``: bound there (or on a wildcard), else — an advertised address in
+    front of the proxy, such as a NAT'd WAN address — the listener bound to the proxy's
+    first advertised address."""
+    listeners = list(listeners)
+    found = listener_for_socket(listeners, address, port)
+    if found is not None:
+        return found
+    if (address, port) in set(advertised):
+        for a, p in advertised:
+            found = listener_for_socket(listeners, a, p)
+            if found is not None:
+                return found
+    return None
+
+
+def _filters(chain: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return list(chain.get("filters", ()))
+
+
+def listener_cluster(listener: Mapping[str, Any]) -> str:
+    """The cluster a single-chain TCP listener (an upstream listener) sends to."""
+    for chain in listener.get("filter_chains", ()):
+        cluster = chain_cluster(chain, "")
+        if cluster:
+            return cluster
+    return ""
+
+
+def pick_filter_chain(listener: Mapping[str, Any], server_name: str) -> Mapping[str, Any] | None:
+    """The filter chain Envoy selects for a TLS ClientHello naming ``server_name``:
+    an exact ``server_names`` match, else the longest matching wildcard
+    (``*.suffix``), else a chain without ``server_names``, else the listener's
+    ``default_filter_chain``; ``None`` when nothing matches (Envoy closes the
+    connection)."""
+    exact: Mapping[str, Any] | None = None
+    best_wild: tuple[int, Mapping[str, Any]] | None = None
+    catch_all: Mapping[str, Any] | None = None
+    for chain in listener.get("filter_chains", ()):
+        names = chain.get("filter_chain_match", {}).get("server_names")
+        if not names:
+            if catch_all is None:
+                catch_all = chain
+            continue
+        for name in names:
+            if name == server_name and exact is None:
+                exact = chain
+            elif name.startswith("*") and server_name.endswith(name[1:]):
+                length = len(name)
+                if best_wild is None or length > best_wild[0]:
+                    best_wild = (length, chain)
+    if exact is not None:
+        return exact
+    if best_wild is not None:
+        return best_wild[1]
+    if catch_all is not None:
+        return catch_all
+    default = listener.get("default_filter_chain")
+    return default if isinstance(default, Mapping) else None
+
+
+def chain_cluster(chain: Mapping[str, Any], server_name: str) -> str:
+    """The cluster a filter chain's TCP proxy sends to: the SNI itself after an
+    ``sni_cluster`` filter (when the SNI is set), else the TCP proxy's ``cluster``
+    (the first of ``weighted_clusters``)."""
+    sni_cluster = False
+    for f in _filters(chain):
+        name = f.get("name")
+        if name == _SNI_CLUSTER:
+            sni_cluster = True
+        elif name == _TCP_PROXY:
+            if sni_cluster and server_name:
+                return server_name
+            tc = f.get("typed_config", {})
+            if tc.get("cluster"):
+                return str(tc["cluster"])
+            weighted = tc.get("weighted_clusters", {}).get("clusters", ())
+            if weighted:
+                return str(weighted[0].get("name", ""))
+            return ""
+    return ""
+
+
+def terminates_tls(chain: Mapping[str, Any]) -> bool:
+    """Whether the chain ends the client's TLS (a downstream transport socket)."""
+    return "transport_socket" in chain
+
+
+def aggregate_children(cluster: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """An aggregate cluster's children in priority order; ``None`` for other clusters."""
+    ct = cluster.get("cluster_type")
+    if not ct or ct.get("name") != _AGGREGATE:
+        return None
+    return tuple(str(c) for c in ct.get("typed_config", {}).get("clusters", ()))
+
+
+def endpoints(
+    cluster: Mapping[str, Any], assignments: Mapping[str, Mapping[str, Any]]
+) -> list[Endpoint]:
+    """The cluster's hosts, inline (``load_assignment``) or from its EDS assignment."""
+    assignment = cluster.get("load_assignment") or assignments.get(str(cluster.get("name")))
+    out: list[Endpoint] = []
+    if not assignment:
+        return out
+    for locality in assignment.get("endpoints", ()):
+        for lb in locality.get("lb_endpoints", ()):
+            address, port = socket(lb.get("endpoint", {}))
+            out.append(Endpoint(address, port, str(lb.get("health_status", ""))))
+    return out
+
+
+def _tls_context(cluster: Mapping[str, Any]) -> Mapping[str, Any]:
+    ts = cluster.get("transport_socket")
+    if not ts:
+        return {}
+    tc = ts.get("typed_config", {})
+    return tc if isinstance(tc, Mapping) else {}
+
+
+def upstream_sni(cluster: Mapping[str, Any]) -> str | None:
+    """The SNI the cluster's TLS origination sends; ``None`` without TLS."""
+    tc = _tls_context(cluster)
+    if not tc:
+        return None
+    return str(tc.get("sni", ""))
+
+
+def expected_sans(cluster: Mapping[str, Any]) -> tuple[str, ...]:
+    """The URI SANs the cluster accepts from its server (empty: not checked)."""
+    ctx = _tls_context(cluster).get("common_tls_context", {})
+    vc = ctx.get("validation_context", {})
+    if not vc:
+        vc = ctx.get("combined_validation_context", {}).get("default_validation_context", {})
+    out = []
+    for m in vc.get("match_typed_subject_alt_names", ()):
+        matcher = m.get("matcher", {})
+        if "exact" in matcher:
+            out.append(str(matcher["exact"]))
+        elif "prefix" in matcher:
+            out.append(str(matcher["prefix"]) + "*")
+    return tuple(out)
