@@ -20,6 +20,7 @@ Stat names (Envoy 1.40, meshgw's stat prefixes, as in ``test_harness.py``):
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import re
 import sys
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from typing import Any
 
 import attrs
 
+import meshgw
 from meshgw.testing import TestPKI
 
 from .harness import EnvoyProcess, Stack, tcp_roundtrip
@@ -167,3 +169,33 @@ def host_connections(proc: EnvoyProcess, cluster: str) -> dict[str, int]:
         if match and match["cluster"] == cluster:
             out[match["host"]] = int(match["n"])
     return out
+
+
+# --------------------------------------------------------------------------- trace
+
+
+def predicted(topology: Any, service: str) -> meshgw.Trace:
+    """What ``meshgw.trace`` says the client's upstream ``service`` does, read from the
+    client's datacenter's files only (the mesh as dc1 sees it)."""
+    client = topology.client
+    mesh = load_mesh(topology, client.datacenter)
+    return meshgw.trace(mesh, client.sidecar_id, service)
+
+
+def envoy_name(hop: meshgw.Hop) -> str:
+    """The running Envoy a hop names (``dc1-gateway``, ``dc2-api``, ``dc1-web``)."""
+    if hop.kind == "mesh-gateway":
+        return f"{hop.datacenter}-gateway"
+    return f"{hop.datacenter}-{hop.proxy.removesuffix('-sidecar-proxy')}"
+
+
+def assert_path_taken(mesh: Running, path: tuple[meshgw.Hop, ...], n: int) -> None:
+    """Exactly ``n`` connections took ``path``: at every hop but the last, the hop's
+    cluster opened ``n`` upstream connections, all to the next hop's address; the last
+    hop's public listener accepted ``n``."""
+    for hop, nxt in itertools.pairwise(path):
+        proc = mesh.envoys[envoy_name(hop)]
+        assert proc.counter(f"cluster.{hop.cluster}.upstream_cx_total") == n, (hop, nxt)
+        assert host_connections(proc, hop.cluster) == {nxt.address: n}, (hop, nxt)
+    last = mesh.envoys[envoy_name(path[-1])]
+    assert last.counter(PUBLIC_LISTENER_STAT) == n, path[-1]

@@ -57,9 +57,11 @@ from .meshes import (
     PUBLIC_LISTENER_STAT,
     EnvoySpec,
     Running,
+    assert_path_taken,
     bootstrap,
     bring_up,
     gateway_remote_stat,
+    predicted,
     sni,
     traffic,
     write_mesh_files,
@@ -120,6 +122,11 @@ def test_health_triggered_failover(stack: Stack, tmp_path: Path, mode: str) -> N
     )
     primary, secondary = _children(mesh)
     assert _health(mesh.client.bootstrap, primary) == ["HEALTHY"]
+    # meshgw.trace: both targets reachable, dc2's first.
+    before = predicted(mesh.topology, "api")
+    assert before.ok and before.targets == (primary, secondary), before.render()
+    assert [{p[-1].datacenter for p in level} for level in before.levels] == [{"dc2"}, {"dc3"}]
+    assert {p[-1].datacenter for p in before.active} == {"dc2"}
 
     # Healthy: dc2 answers.
     assert mesh.send("api", b"before") == b"api-dc2:before"
@@ -146,6 +153,15 @@ def test_health_triggered_failover(stack: Stack, tmp_path: Path, mode: str) -> N
     assert web.counter(f"cluster.{primary}.upstream_cx_none_healthy", 0) == 0
     assert traffic(mesh.sidecar("api", "dc3")) == {PUBLIC_LISTENER_STAT: N}
     _expect_gateways(mesh, mode, dc2=1, dc3=N)
+
+    # meshgw.trace of the new catalog: dc2's target is down (a warning: traffic has
+    # failed over), and the one path it predicts through dc3 is the one taken.
+    after = predicted(topology, "api")
+    assert after.ok and after.levels[0] == (), after.render()
+    assert "MGW013" in {p.code for p in after.problems}
+    (path,) = after.active
+    assert path[0].cluster == secondary and path[-1].datacenter == "dc3"
+    assert_path_taken(mesh, path, N)
 
 
 # --------------------------------------------------------------------------- (b)
@@ -177,6 +193,13 @@ def test_outage_failover_with_passive_health_checks(
             "max_ejection_percent": 100,
         }
     assert mesh.send("api", b"before") == b"api-dc2:before"
+    # meshgw.trace: dc2 first, and no MGW061 (passive health checks can eject its host).
+    t = predicted(mesh.topology, "api")
+    assert t.ok and not t.problems, t.render()
+    (path,) = t.active
+    assert path[-1].datacenter == "dc2"
+    mesh.sidecar("api", "dc2").wait_for_counter(PUBLIC_LISTENER_STAT, lambda n: n == 1)
+    assert_path_taken(mesh, path, 1)
 
     # dc2 becomes unreachable; nobody tells dc1 (every catalog still says passing).
     mesh.envoys[f"dc2-{down}"].stop()
@@ -223,6 +246,11 @@ def test_outage_without_passive_health_check_does_not_fail_over(
     )
     primary, _ = _children(mesh)
     assert _clusters(mesh.client.bootstrap)[primary]["outlier_detection"] == {}
+    # meshgw.trace warns of exactly what follows: dc2's target has one host (its
+    # gateway) that default outlier detection never ejects.
+    t = predicted(mesh.topology, "api")
+    assert t.ok and [p.code for p in t.problems] == ["MGW061"], t.render()
+    assert primary in t.problems[0].message
     mesh.gateway("dc2").stop()
     replies = [mesh.send("api", b"during") for _ in range(7)]
     assert replies == [b""] * 7

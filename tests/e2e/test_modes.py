@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from meshgw import Hop
+
 from .harness import EnvoyProcess, Stack
 from .meshes import (
     GATEWAY_LOCAL_STAT,
@@ -36,12 +38,15 @@ from .meshes import (
     PUBLIC_LISTENER_STAT,
     EnvoySpec,
     Running,
+    assert_path_taken,
     bootstrap,
     bring_up,
     demo_mesh,
+    envoy_name,
     gateway_cluster,
     gateway_remote_stat,
     host_connections,
+    predicted,
     reserve_ports,
     sni,
     traffic,
@@ -114,6 +119,31 @@ def test_mode_routes_traffic(stack: Stack, tmp_path: Path, mode: str) -> None:
         assert gw2.counter(api_cluster) == 0
     _no_tls_at(gw1, gw2)
 
+    # meshgw.trace, from dc1's files alone, predicted exactly that path, and the
+    # Envoys off it carried nothing.
+    predicted_path = _only_path(topo, "api")
+    assert [(h.datacenter, h.kind) for h in predicted_path] == {
+        "local": [
+            ("dc1", "connect-proxy"),
+            ("dc1", "mesh-gateway"),
+            ("dc2", "mesh-gateway"),
+            ("dc2", "connect-proxy"),
+        ],
+        "remote": [("dc1", "connect-proxy"), ("dc2", "mesh-gateway"), ("dc2", "connect-proxy")],
+        "none": [("dc1", "connect-proxy"), ("dc2", "connect-proxy")],
+    }[mode]
+    assert_path_taken(mesh, predicted_path, N)
+    on_path = {envoy_name(h) for h in predicted_path}
+    assert all(traffic(p) == {} for name, p in mesh.envoys.items() if name not in on_path)
+
+
+def _only_path(topology: object, service: str) -> tuple[Hop, ...]:
+    """The one path ``meshgw.trace`` predicts for the client's upstream ``service``."""
+    t = predicted(topology, service)
+    assert t.ok and not t.problems, t.render()
+    assert len(t.paths) == 1, t.render()
+    return t.paths[0]
+
 
 def test_three_modes_side_by_side(stack: Stack, tmp_path: Path) -> None:
     """Consul's documentation example, live: ``proxy-defaults`` says ``local``; web's
@@ -148,6 +178,9 @@ def test_three_modes_side_by_side(stack: Stack, tmp_path: Path) -> None:
         upstream_stat("cache", "dc2"): N,
     }
     _no_tls_at(gw1, gw2)
+    # meshgw.trace predicted each upstream's path, hop by hop.
+    for service in ("api", "db", "cache"):
+        assert_path_taken(mesh, _only_path(mesh.topology, service), N)
 
 
 def test_public_listener_binds_the_registered_address(stack: Stack, tmp_path: Path) -> None:
