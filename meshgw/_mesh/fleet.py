@@ -95,7 +95,7 @@ class Fleet:
                     group.append(member)
         self._bound_indexed = False
         self._outputs: dict[str, Translated] = {}
-        self._meshes: dict[tuple[str, str, str], Mesh] = {}
+        self._meshes: dict[str, Mesh] = {}
         self._agent_catalog: tuple[CatalogEntry, ...] | None = None
         self.datacenters: frozenset[str] = frozenset(
             {mesh.datacenter}
@@ -169,18 +169,20 @@ class Fleet:
         agent's registrations)."""
         if member.local:
             return self.mesh
-        key = (member.datacenter, member.node, member.node_address)
-        found = self._meshes.get(key)
+        found = self._meshes.get(member.datacenter)
         if found is None:
+            # No agent registrations of its own: the view's proxies are catalog entries.
             found = attrs.evolve(
                 self.mesh,
                 datacenter=member.datacenter,
                 services=(),
-                node_name=member.node,
-                advertise_addr=member.node_address,
+                node_name="",
+                advertise_addr="",
+                # A peering belongs to the datacenter that established it.
+                peers=self.mesh.peers if member.datacenter == self.mesh.datacenter else (),
                 catalog=self._catalog_with_agent(),
             )
-            self._meshes[key] = found
+            self._meshes[member.datacenter] = found
         return found
 
     def output(self, member: Member) -> Translated:
