@@ -100,7 +100,8 @@ def test_fail_on_warning(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     catalog.write_text(
         'catalog = [{ datacenter = "dc1", node = "dc1-app-2", address = "10.1.1.11",\n'
         '  service = { kind = "connect-proxy", service = "redis-sidecar-proxy", port = 21000,\n'
-        '              proxy = { destination_service_name = "redis" } } }]\n'
+        '              proxy = { destination_service_name = "redis",\n'
+        "                        local_service_port = 6379 } } }]\n"
     )
     files = [str(EXAMPLE), str(resolver), str(catalog)]
     code, out, _ = run(capsys, "check", *files)
@@ -153,3 +154,11 @@ def test_codes_are_stable_and_registry_refuses_clashes() -> None:
         register("MGW001", "something-else", "error", "x")
     with pytest.raises(ValueError, match="MGW and three digits"):
         register("MGW1", "x", "error", "x")
+
+
+def test_commands_take_a_directory_of_peered_meshes(capsys: pytest.CaptureFixture[str]) -> None:
+    federation = str(ROOT / "examples" / "federation")
+    code, out, _ = run(capsys, "check", federation)
+    assert code == 0 and out.startswith("ok: meshes east, west;")
+    code, out, _ = run(capsys, "trace", federation, "--from", "web", "--to", "payments")
+    assert code == 0 and "peer west payments-sidecar-proxy (connect-proxy)" in out

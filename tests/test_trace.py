@@ -436,3 +436,22 @@ def test_trace_is_deterministic_and_serialisable() -> None:
     a, b = meshgw.trace(m, "web", "api"), meshgw.trace(m, "web", "api")
     assert a == b and a.to_dict() == b.to_dict()
     assert a.to_dict()["levels"][0][0][0]["proxy"] == "web-sidecar-proxy"
+
+
+def test_a_set_of_peered_meshes_is_crossed_to_the_destination() -> None:
+    meshes = meshgw.MeshSet.load(ROOT / "examples" / "federation")
+    t = meshgw.trace(meshes, "web-sidecar-proxy", "payments")
+    assert t.ok and not t.problems, t.render()
+    (path,) = t.paths
+    assert [(h.peer, h.datacenter, h.proxy) for h in path] == [
+        ("", "dc1", "web-sidecar-proxy"),
+        ("", "dc1", "mesh-gateway"),
+        ("west", "dc3", "mesh-gateway"),
+        ("west", "dc3", "payments-sidecar-proxy"),
+    ]
+    assert path[0].sni.startswith("payments.default.default.east.external.")
+    # Without the peer's mesh the path ends, said so, at the peer's gateway.
+    alone = meshgw.trace(meshes["east"], "web-sidecar-proxy", "payments")
+    assert alone.ok and [p.code for p in alone.problems] == ["MGW090"]
+    assert alone.paths[0][-1].peer == "west"
+    assert meshgw.check(meshes) == ()

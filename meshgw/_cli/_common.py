@@ -7,12 +7,16 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from meshgw._load.documents import load, loads
 from meshgw._resolve.placement import find_proxy, proxies_named
 from meshgw.errors import LookupFailed, MeshgwError, TranslationError, UsageError
 from meshgw.model import Mesh, Service, ServiceKind
+
+if TYPE_CHECKING:
+    from meshgw._mesh.meshset import MeshSet
 
 _TRANSLATABLE = (ServiceKind.MESH_GATEWAY, ServiceKind.CONNECT_PROXY)
 
@@ -63,6 +67,17 @@ def load_mesh(args: argparse.Namespace) -> Mesh:
             raise UsageError("FILE: - (standard input) must be the only FILE")
         return loads(sys.stdin.read(), name="<stdin>", config_typos=args.config_typos)
     return load(*args.files, config_typos=args.config_typos)
+
+
+def load_target(args: argparse.Namespace) -> Mesh | MeshSet:
+    """Like :func:`load_mesh`, except that a single directory holding no mesh files but
+    subdirectories of them is a :class:`~meshgw.MeshSet` (one mesh per cluster)."""
+    from meshgw._mesh.meshset import MeshSet, is_mesh_directory
+
+    single = Path(args.files[0])
+    if len(args.files) == 1 and single.is_dir() and not is_mesh_directory(single):
+        return MeshSet.load(single, config_typos=args.config_typos)
+    return load_mesh(args)
 
 
 def pick(mesh: Mesh, wanted: str | None) -> Service:

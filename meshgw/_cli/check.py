@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from meshgw._cli._common import add_files, dump, load_mesh
+from meshgw._cli._common import add_files, dump, load_target
+from meshgw._mesh.meshset import MeshSet
+from meshgw.model import Mesh
 
 NAME = "check"
 HELP = "load, translate every proxy and trace every upstream; report what is wrong"
@@ -41,8 +43,8 @@ def register(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     from meshgw._mesh.check import check_report
 
-    mesh = load_mesh(args)
-    report = check_report(mesh)
+    target = load_target(args)
+    report = check_report(target)
     threshold = _THRESHOLDS[args.fail_on]
     failed = any(f.severity.rank >= threshold for f in report.findings)
     counts = {s: sum(1 for f in report.findings if f.severity.value == s) for s in _SEVERITIES}
@@ -51,7 +53,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             dump(
                 {
                     "ok": not failed,
-                    "datacenter": mesh.datacenter,
+                    "datacenter": target.datacenter if isinstance(target, Mesh) else None,
+                    "meshes": list(target) if isinstance(target, MeshSet) else None,
                     "proxies": report.proxies,
                     "upstreams": report.upstreams,
                     "counts": counts,
@@ -60,17 +63,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             )
         )
         return 1 if failed else 0
-    kinds: dict[str, int] = {}
-    for svc in mesh.services:
-        kinds[str(svc.kind) or "service"] = kinds.get(str(svc.kind) or "service", 0) + 1
-    summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no services"
+    summary = _summary(target)
     for finding in report.findings:
         out.write(f"{finding}\n")
     head = "FAILED" if failed else "ok"
     tally = ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items() if n)
     out.write(
-        f"{head}: datacenter {mesh.datacenter}; {summary}; {len(mesh.config_entries)} "
-        f"config entries; {len(mesh.catalog)} catalog entries; {len(mesh.peers)} peers; "
+        f"{head}: {summary}; "
         f"{report.proxies} proxies translated, {report.upstreams} upstreams traced"
         + (f"; {tally}" if tally else "")
         + "\n"
@@ -79,3 +78,16 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 _SEVERITIES = ("error", "warning", "info")
+
+
+def _summary(target: Mesh | MeshSet) -> str:
+    if isinstance(target, MeshSet):
+        return "meshes " + ", ".join(target)
+    kinds: dict[str, int] = {}
+    for svc in target.services:
+        kinds[str(svc.kind) or "service"] = kinds.get(str(svc.kind) or "service", 0) + 1
+    services = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no services"
+    return (
+        f"datacenter {target.datacenter}; {services}; {len(target.config_entries)} config "
+        f"entries; {len(target.catalog)} catalog entries; {len(target.peers)} peers"
+    )

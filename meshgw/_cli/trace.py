@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from meshgw._cli._common import add_files, dump, load_mesh
+from meshgw._cli._common import add_files, dump, load_target
 
 NAME = "trace"
 HELP = "follow one upstream's connections through every proxy's Envoy configuration"
@@ -18,7 +18,8 @@ EXAMPLES = """\
 examples:
   meshgw trace examples/two-dc --from web-sidecar-proxy --to api
   meshgw trace examples/two-dc --from web --to db --datacenter dc2 --json
-  meshgw trace mesh/ --from web --to billing --peer east
+  meshgw trace examples/federation --from web --to payments --peer west
+    (a directory of one mesh directory per peered cluster: traced across them)
 """
 
 
@@ -41,7 +42,7 @@ def register(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     from meshgw._mesh.trace import trace
 
-    mesh = load_mesh(args)
+    mesh = load_target(args)
     result = trace(mesh, args.source, args.upstream, datacenter=args.datacenter, peer=args.peer)
     out.write(dump(result.to_dict()) if args.json else result.render() + "\n")
     return 0 if result.ok else 1

@@ -10,6 +10,7 @@ from meshgw._mesh import envoyview as ev
 from meshgw._mesh import findings as fc
 from meshgw._mesh.findings import Finding, Severity
 from meshgw._mesh.fleet import Fleet, Member, Translated
+from meshgw._mesh.meshset import MeshSet
 from meshgw._mesh.trace import collision_issue, trace_upstream
 from meshgw.model.common import ServiceKind
 from meshgw.model.mesh import Mesh
@@ -31,14 +32,15 @@ class CheckReport:
         return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
 
 
-def check(mesh: Mesh | Fleet) -> tuple[Finding, ...]:
+def check(mesh: Mesh | MeshSet | Fleet) -> tuple[Finding, ...]:
     """Every finding of ``mesh``: each proxy (mesh gateway or sidecar, in every
     datacenter the mesh knows) translated as its own datacenter would, each upstream
-    of each sidecar traced (:func:`meshgw.trace`). Sorted by file, line and code."""
+    of each sidecar traced (:func:`meshgw.trace`). Sorted by file, line and code.
+    A :class:`~meshgw.MeshSet` is checked whole, paths followed across its peerings."""
     return check_report(mesh).findings
 
 
-def check_report(mesh: Mesh | Fleet) -> CheckReport:
+def check_report(mesh: Mesh | MeshSet | Fleet) -> CheckReport:
     """:func:`check`, with counts."""
     fleet = mesh if isinstance(mesh, Fleet) else Fleet(mesh)
     found: list[Finding] = []

@@ -1,20 +1,24 @@
-"""Every proxy of a mesh, each translated in its own datacenter, found by address.
+"""Every proxy of a mesh (or of a set of peered meshes), found by address, each
+translated in its own datacenter on first use.
 
-The trace walks from proxy to proxy by address, so it needs, for a mesh: the proxies
-(mesh gateways and sidecars) of every datacenter — the local agent's registrations and
-the catalog's instances elsewhere —, where each one can be reached, and its Envoy
-configuration as its own datacenter's Consul would generate it. :class:`Fleet` is that
-view, built once per mesh and translating each proxy only when the trace first needs it.
+The trace walks from proxy to proxy by address. The proxies and the mesh each one is
+translated in come from the whole-mesh placement (:func:`meshgw.proxies`,
+:func:`meshgw.datacenter_view`); this module adds where each proxy can be reached (its
+catalog addresses, and a gateway's own binds) and caches each proxy's configuration,
+indexed the way the trace reads it.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
+from meshgw._mesh.meshset import MeshSet
+from meshgw._resolve.catalog import agent_entries
+from meshgw._resolve.placement import MeshProxy, datacenter_mesh, datacenters, proxies
 from meshgw._translation import translate
 from meshgw.errors import MeshgwError, MeshgwWarning
 from meshgw.model.catalog import CatalogEntry
@@ -24,39 +28,49 @@ from meshgw.model.registration import Service, Upstream
 
 __all__ = ["Fleet", "Member", "Translated"]
 
-_DEFAULT_NODE = "local"
-_DEFAULT_ADDR = "127.0.0.1"
-_PROXY_KINDS = (ServiceKind.CONNECT_PROXY, ServiceKind.MESH_GATEWAY)
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 
 
 @attrs.frozen
 class Member:
-    """One proxy of the mesh: its registration, where it runs, and where it is reached.
+    """One proxy of the fleet: where it is registered (:class:`MeshProxy`), where it is
+    reached (``addresses``: the ``(address, port)`` pairs the catalog advertises for it
+    — service and node address, tagged addresses), its mesh's trust domain, and whether
+    it is one of the local agent's own registrations."""
 
-    ``key`` is unique in the fleet (``<dc>/<node>/<service id>``); ``addresses`` are the
-    ``(address, port)`` pairs the catalog advertises for it (service and node address,
-    tagged addresses); ``peer`` is set for a proxy of a peered cluster.
-    """
-
-    key: str
-    service: Service
-    datacenter: str
-    node: str
-    node_address: str
+    proxy: MeshProxy
     addresses: tuple[tuple[str, int], ...]
     trust_domain: str
-    peer: str = ""
     local: bool = False
-    source: Source | None = None
+
+    @property
+    def key(self) -> str:
+        return self.proxy.key
 
     @property
     def id(self) -> str:
-        return self.service.id or self.service.name
+        return self.proxy.id
+
+    @property
+    def service(self) -> Service:
+        return self.proxy.service
+
+    @property
+    def datacenter(self) -> str:
+        return self.proxy.datacenter
+
+    @property
+    def mesh_name(self) -> str:
+        """The member's mesh in a :class:`~meshgw.MeshSet` (``""`` for a lone mesh)."""
+        return self.proxy.mesh_name
 
     @property
     def kind(self) -> ServiceKind:
-        return self.service.kind
+        return self.proxy.kind
+
+    @property
+    def source(self) -> Source | None:
+        return self.proxy.source
 
     @property
     def destination(self) -> str:
@@ -80,11 +94,19 @@ class Translated:
 
 
 class Fleet:
-    """The proxies of ``mesh`` (see the module docstring)."""
+    """The proxies of a :class:`~meshgw.Mesh` or :class:`~meshgw.MeshSet` (see the
+    module docstring). Build one per mesh and trace as many upstreams as needed with
+    it: translations and the paths behind each gateway are computed once."""
 
-    def __init__(self, mesh: Mesh) -> None:
-        self.mesh = mesh
-        self.members: tuple[Member, ...] = tuple(_members(mesh))
+    def __init__(self, target: Mesh | MeshSet) -> None:
+        self.target = target
+        self._roots: dict[str, Mesh] = (
+            dict(target.items()) if isinstance(target, MeshSet) else {"": target}
+        )
+        members: list[Member] = []
+        for name, mesh in self._roots.items():
+            members.extend(_members(name, mesh))
+        self.members: tuple[Member, ...] = tuple(members)
         self._by_address: dict[tuple[str, int], list[Member]] = {}
         self._by_id: dict[str, list[Member]] = {}
         for member in self.members:
@@ -95,20 +117,56 @@ class Fleet:
                     group.append(member)
         self._bound_indexed = False
         self._outputs: dict[str, Translated] = {}
-        self._meshes: dict[str, Mesh] = {}
-        self._agent_catalog: tuple[CatalogEntry, ...] | None = None
-        self.datacenters: frozenset[str] = frozenset(
-            {mesh.datacenter}
-            | ({mesh.primary_datacenter} if mesh.primary_datacenter else set())
-            | {e.datacenter for e in mesh.catalog if e.datacenter and not e.peer_name}
-        )
-        # Cross-walk memo for the tracer: (member key, cluster, sni, sans) → result.
+        self._services: dict[tuple[str, str], set[str]] = {}
+        # The tracer's memo of paths behind an address, shared by every upstream traced.
         self.memo: dict[Any, Any] = {}
+
+    # ----------------------------------------------------------------- meshes
+
+    def root(self, member: Member) -> Mesh:
+        """The mesh ``member`` belongs to, as loaded (seen from its local datacenter)."""
+        return self._roots[member.mesh_name]
+
+    def mesh_of(self, member: Member) -> Mesh:
+        """The mesh as ``member``'s own datacenter sees it: what it is translated in."""
+        return datacenter_mesh(self.root(member), member.datacenter)
+
+    def datacenters_of(self, member: Member) -> frozenset[str]:
+        """The datacenters ``member``'s mesh knows (its primary included)."""
+        mesh = self.root(member)
+        primary = {mesh.primary_datacenter} if mesh.primary_datacenter else set()
+        return frozenset(datacenters(mesh)) | primary
+
+    def services_in(self, datacenter: str, member: Member) -> set[str]:
+        """Names of the services with an instance (sidecar or connect-native) in
+        ``datacenter`` of ``member``'s mesh."""
+        key = (member.mesh_name, datacenter)
+        found = self._services.get(key)
+        if found is None:
+            found = {
+                m.destination
+                for m in self.members
+                if m.mesh_name == member.mesh_name
+                and m.datacenter == datacenter
+                and m.kind == ServiceKind.CONNECT_PROXY
+            }
+            mesh = self.root(member)
+            for e in _entries(mesh):
+                svc = e.service
+                if (
+                    svc is not None
+                    and (e.datacenter or mesh.datacenter) == datacenter
+                    and svc.connect is not None
+                    and svc.connect.native
+                ):
+                    found.add(svc.name)
+            self._services[key] = found
+        return found
 
     # ----------------------------------------------------------------- lookups
 
-    def by_id(self, name_or_id: str, datacenter: str = "") -> list[Member]:
-        """Members with that service id (else name, else fronting that service)."""
+    def by_id(self, name_or_id: str) -> list[Member]:
+        """Members with that service id, else name, else fronting that service."""
         found = self._by_id.get(name_or_id) or [
             m for m in self.members if m.service.name == name_or_id
         ]
@@ -118,78 +176,24 @@ class Fleet:
                 for m in self.members
                 if m.kind == ServiceKind.CONNECT_PROXY and m.destination == name_or_id
             ]
-        if datacenter:
-            found = [m for m in found if m.datacenter == datacenter]
         return found
 
     def at(self, address: str, port: int) -> list[Member]:
         """Members reached at ``address:port``: advertised there, or (gateways) binding
         a listener there."""
         found = self._by_address.get((address, port))
-        if found:
-            return list(found)
-        if not self._bound_indexed:
+        if not found and not self._bound_indexed:
             self._index_gateway_binds()
             found = self._by_address.get((address, port))
         return list(found or ())
 
-    def gateways(self, datacenter: str) -> list[Member]:
-        return [
-            m
-            for m in self.members
-            if m.kind == ServiceKind.MESH_GATEWAY and m.datacenter == datacenter and not m.peer
-        ]
-
-    def services_in(self, datacenter: str) -> set[str]:
-        """Names of the mesh services with an instance (sidecar or connect-native) in
-        ``datacenter``."""
-        out: set[str] = set()
-        for m in self.members:
-            if m.datacenter == datacenter and m.kind == ServiceKind.CONNECT_PROXY:
-                out.add(m.destination)
-        mesh = self.mesh
-        for e in mesh.catalog:
-            svc = e.service
-            if (
-                svc is not None
-                and (e.datacenter or mesh.datacenter) == datacenter
-                and svc.connect is not None
-                and svc.connect.native
-            ):
-                out.add(svc.name)
-        return out
-
-    def all_services(self) -> set[str]:
-        return {m.destination for m in self.members if m.kind == ServiceKind.CONNECT_PROXY}
-
     # ----------------------------------------------------------------- translation
-
-    def mesh_of(self, member: Member) -> Mesh:
-        """The mesh as ``member``'s own datacenter sees it (the local mesh for the local
-        agent's registrations)."""
-        if member.local:
-            return self.mesh
-        found = self._meshes.get(member.datacenter)
-        if found is None:
-            # No agent registrations of its own: the view's proxies are catalog entries.
-            found = attrs.evolve(
-                self.mesh,
-                datacenter=member.datacenter,
-                services=(),
-                node_name="",
-                advertise_addr="",
-                # A peering belongs to the datacenter that established it.
-                peers=self.mesh.peers if member.datacenter == self.mesh.datacenter else (),
-                catalog=self._catalog_with_agent(),
-            )
-            self._meshes[member.datacenter] = found
-        return found
 
     def output(self, member: Member) -> Translated:
         """``member``'s Envoy configuration (translated once, then cached)."""
         found = self._outputs.get(member.key)
         if found is None:
-            found = self._translate(member)
+            found = self._translate(member, member.service)
             self._outputs[member.key] = found
         return found
 
@@ -199,29 +203,13 @@ class Fleet:
         proxy = member.service.proxy
         assert proxy is not None
         alone = attrs.evolve(member.service, proxy=attrs.evolve(proxy, upstreams=(upstream,)))
-        return self._translate(attrs.evolve(member, service=alone))
+        return self._translate(member, alone)
 
-    def _translate(self, member: Member) -> Translated:
-        mesh = self.mesh_of(member)
-        service = member.service
-        proxy = service.proxy
-        if (
-            not member.local
-            and proxy is not None
-            and member.kind == ServiceKind.CONNECT_PROXY
-            and not proxy.local_service_port
-            and not proxy.local_service_socket_path
-        ):
-            # Catalog listings of sidecars elsewhere often leave out the local app's
-            # port; it only shapes the sidecar's local_app cluster, which a trace
-            # never follows.
-            service = attrs.evolve(
-                service, proxy=attrs.evolve(proxy, local_service_port=service.port or 1)
-            )
+    def _translate(self, member: Member, service: Service) -> Translated:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MeshgwWarning)
             try:
-                out = translate(service, mesh, missing="warn")
+                out = translate(service, self.mesh_of(member), missing="warn")
             except MeshgwError as exc:
                 return Translated({}, {}, (), error=str(exc))
         said = tuple(str(w.message) for w in caught if issubclass(w.category, MeshgwWarning))
@@ -231,14 +219,6 @@ class Fleet:
             tuple(out["listeners"]),
             said,
         )
-
-    def _catalog_with_agent(self) -> tuple[CatalogEntry, ...]:
-        # Another datacenter's view sees the local agent's registrations as catalog
-        # instances of the local datacenter.
-        if self._agent_catalog is None:
-            agent = tuple(_agent_entry(self.mesh, svc) for svc in self.mesh.services)
-            self._agent_catalog = self.mesh.catalog + agent
-        return self._agent_catalog
 
     def _index_gateway_binds(self) -> None:
         # Custom binds (envoy_gateway_bind_addresses) are only in the configuration.
@@ -256,62 +236,32 @@ class Fleet:
                     group.append(member)
 
 
-def _agent_entry(mesh: Mesh, svc: Service) -> CatalogEntry:
-    return CatalogEntry(
-        node=mesh.node_name or _DEFAULT_NODE,
-        address=mesh.advertise_addr or _DEFAULT_ADDR,
-        datacenter=mesh.datacenter,
-        partition=svc.partition,
-        service=svc,
-        checks=svc.checks,
-        source=svc.source,
-    )
+def _entries(mesh: Mesh) -> Iterable[CatalogEntry]:
+    yield from agent_entries(mesh)
+    yield from mesh.catalog
 
 
-def _members(mesh: Mesh) -> Iterator[Member]:
-    node = mesh.node_name or _DEFAULT_NODE
-    local_ids: set[str] = set()
-    for svc in mesh.services:
-        if svc.kind not in _PROXY_KINDS:
-            continue
-        sid = svc.id or svc.name
-        local_ids.add(sid)
-        entry = _agent_entry(mesh, svc)
-        yield Member(
-            key=f"{mesh.datacenter}/{node}/{sid}",
-            service=svc,
-            datacenter=mesh.datacenter,
-            node=node,
-            node_address=entry.address,
-            addresses=_addresses(entry),
-            trust_domain=mesh.trust_domain,
-            local=True,
-            source=svc.source,
+def _members(name: str, mesh: Mesh) -> list[Member]:
+    # The catalog entry of each proxy (by datacenter, node and id, the last one
+    # winning, as the placement does) gives its addresses.
+    entries: dict[tuple[str, str, str], CatalogEntry] = {}
+    for e in _entries(mesh):
+        if e.service is not None:
+            sid = e.service.id or e.service.name
+            entries[(e.datacenter or mesh.datacenter, e.node, sid)] = e
+    local = {id(s) for s in mesh.services}
+    out = []
+    for p in proxies(mesh):
+        entry = entries.get((p.datacenter, p.node, p.id))
+        out.append(
+            Member(
+                proxy=attrs.evolve(p, mesh_name=name) if name else p,
+                addresses=_addresses(entry) if entry is not None else (),
+                trust_domain=mesh.trust_domain,
+                local=id(p.service) in local,
+            )
         )
-    seen: set[str] = set()
-    for entry in mesh.catalog:
-        found = entry.service
-        if found is None or found.kind not in _PROXY_KINDS or entry.peer_name:
-            continue
-        svc = found
-        dc = entry.datacenter or mesh.datacenter
-        sid = svc.id or svc.name
-        if dc == mesh.datacenter and entry.node == node and sid in local_ids:
-            continue  # the agent's own registration, already a member
-        key = f"{dc}/{entry.node}/{sid}"
-        if key in seen:
-            continue
-        seen.add(key)
-        yield Member(
-            key=key,
-            service=svc,
-            datacenter=dc,
-            node=entry.node,
-            node_address=entry.address,
-            addresses=_addresses(entry),
-            trust_domain=mesh.trust_domain,
-            source=entry.source or svc.source,
-        )
+    return out
 
 
 def _addresses(entry: CatalogEntry) -> tuple[tuple[str, int], ...]:

@@ -21,6 +21,7 @@ from meshgw._mesh import envoyview as ev
 from meshgw._mesh import findings as fc
 from meshgw._mesh.findings import Finding, Severity, did_you_mean
 from meshgw._mesh.fleet import Fleet, Member, Translated
+from meshgw._mesh.meshset import MeshSet
 from meshgw.errors import LookupFailed
 from meshgw.model.common import ServiceKind
 from meshgw.model.mesh import Mesh
@@ -67,6 +68,7 @@ class Hop:
         return f"{self.proxy} ({self.kind}, {where}){at} -> {self.cluster or '-'}"
 
     def to_dict(self) -> dict[str, str]:
+        """The hop as plain JSON-ready values."""
         return attrs.asdict(self)
 
 
@@ -124,6 +126,7 @@ class Trace:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """The trace as plain JSON-ready values (paths by level, problems)."""
         return {
             "source": self.source,
             "upstream": self.upstream,
@@ -171,7 +174,7 @@ def register_destination_check(check: DestinationCheck) -> None:
 
 
 def trace(
-    mesh: Mesh | Fleet,
+    mesh: Mesh | MeshSet | Fleet,
     source: str,
     upstream: str | Upstream,
     *,
@@ -184,6 +187,9 @@ def trace(
     upstream's destination name (or the :class:`~meshgw.Upstream` itself);
     ``datacenter`` / ``peer`` pick among upstreams of the same name. Unknown names raise
     :class:`~meshgw.LookupFailed` with the known ones.
+
+    ``mesh`` may be a :class:`~meshgw.MeshSet`: a path that reaches a peer's gateway
+    then goes on into that peer's mesh (hops there name the mesh as their ``peer``).
     """
     fleet = mesh if isinstance(mesh, Fleet) else Fleet(mesh)
     member = source_member(fleet, source)
@@ -383,7 +389,7 @@ class _Walk:
             return [], issues
         sni = ev.upstream_sni(cluster) or ""
         sans = ev.expected_sans(cluster)
-        hop = Hop(src.id, src.datacenter, str(src.kind), cluster_name, sni, src.peer, "", listener)
+        hop = Hop(src.id, src.datacenter, str(src.kind), cluster_name, sni, "", "", listener)
         suffixes, more = self._cluster(src, out, cluster_name, cluster, sni, sans, (src.key,))
         issues.extend(more)
         return [(hop, *s) for s in suffixes], issues
@@ -443,6 +449,10 @@ class _Walk:
             issues.extend(more)
         return paths, issues
 
+    def _peer(self, member: Member) -> str:
+        """A hop in another mesh of the set names that mesh as its peer."""
+        return member.mesh_name if member.mesh_name != self.source.mesh_name else ""
+
     def _empty(self, cluster: str) -> Issue:
         for w in self.warnings:
             if "local datacenter's mesh gateways" in w:
@@ -477,7 +487,7 @@ class _Walk:
         paths: list[Path] = []
         crossed: set[str] = set()
         if not targets:
-            peer = _peer_at(fleet.mesh, address, port)
+            peer = _peer_at(fleet.root(self.source), address, port)
             if peer:
                 hop = Hop(f"{peer} gateway", "", "mesh-gateway", "", sni, peer, f"{address}:{port}")
                 issues.append(
@@ -578,7 +588,7 @@ class _Walk:
             str(target.kind),
             ev.listener_cluster(listener),
             sni,
-            target.peer,
+            self._peer(target),
             at,
             lname,
         )
@@ -628,7 +638,9 @@ class _Walk:
         next_sni = sni
         if ev.terminates_tls(chain):
             next_sni = ev.upstream_sni(cluster) or sni
-        hop = Hop(target.id, target.datacenter, str(target.kind), name, sni, target.peer, at, lname)
+        hop = Hop(
+            target.id, target.datacenter, str(target.kind), name, sni, self._peer(target), at, lname
+        )
         suffixes, issues = self._cluster(
             target, out, name, cluster, next_sni, sans, (*seen, target.key)
         )
@@ -646,7 +658,7 @@ def _sni_datacenter(sni: str) -> str:
 
 
 def _who(member: Member) -> str:
-    where = f"peer {member.peer}" if member.peer else member.datacenter
+    where = f"{member.mesh_name}/{member.datacenter}" if member.mesh_name else member.datacenter
     return f"{where}'s {member.id}"
 
 
@@ -694,19 +706,20 @@ def _name_issues(fleet: Fleet, member: Member, up: Upstream) -> Iterable[Issue]:
             )
         return
     dc = up.datacenter or member.datacenter
-    if dc not in fleet.datacenters:
+    known = fleet.datacenters_of(member)
+    if dc not in known:
         yield (
             fc.UNKNOWN_DATACENTER.code,
             f"upstream {_eid(up)} names datacenter {dc!r}, which the mesh does not know",
-            did_you_mean(dc, fleet.datacenters, "datacenters"),
+            did_you_mean(dc, known, "datacenters"),
         )
-    elif name not in fleet.services_in(dc) and mesh.service_resolver(name) is None:
-        elsewhere = sorted(d for d in fleet.datacenters if d != dc and name in fleet.services_in(d))
+    elif name not in fleet.services_in(dc, member) and mesh.service_resolver(name) is None:
+        elsewhere = sorted(d for d in known if d != dc and name in fleet.services_in(d, member))
         where = f" (it runs in {', '.join(elsewhere)})" if elsewhere else ""
         hint = (
             f"point the upstream at {elsewhere[0]}, or register {name} in {dc}"
             if elsewhere
-            else did_you_mean(name, fleet.services_in(dc), f"services in {dc}")
+            else did_you_mean(name, fleet.services_in(dc, member), f"services in {dc}")
         )
         yield (
             fc.UNKNOWN_SERVICE.code,
@@ -720,12 +733,12 @@ def _name_issues(fleet: Fleet, member: Member, up: Upstream) -> Iterable[Issue]:
                 t.datacenter for t in failover.targets if t.datacenter and not t.peer
             ]
             for target_dc in dcs:
-                if target_dc not in fleet.datacenters:
+                if target_dc not in known:
                     yield (
                         fc.UNKNOWN_FAILOVER_DATACENTER.code,
                         f"service-resolver {name!r} fails over to datacenter "
                         f"{target_dc!r}, which the mesh does not know",
-                        did_you_mean(target_dc, fleet.datacenters, "datacenters"),
+                        did_you_mean(target_dc, known, "datacenters"),
                     )
 
 
