@@ -206,6 +206,20 @@ class Fleet:
         return self._translate(member, alone)
 
     def _translate(self, member: Member, service: Service) -> Translated:
+        proxy = service.proxy
+        if (
+            not member.local
+            and proxy is not None
+            and member.kind == ServiceKind.CONNECT_PROXY
+            and not proxy.local_service_port
+            and not proxy.local_service_socket_path
+        ):
+            # Catalog listings written by hand often leave out the local app's port
+            # (the agent fills it in Consul's own). It only shapes the sidecar's
+            # local_app cluster, which a trace never follows.
+            service = attrs.evolve(
+                service, proxy=attrs.evolve(proxy, local_service_port=service.port or 1)
+            )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MeshgwWarning)
             try:
