@@ -25,7 +25,7 @@ from meshgw._mesh.meshset import MeshSet
 from meshgw.errors import LookupFailed
 from meshgw.model.common import ServiceKind
 from meshgw.model.mesh import Mesh
-from meshgw.model.registration import Upstream
+from meshgw.model.registration import Service, Upstream
 from meshgw.naming import spiffe_id, upstream_envoy_id
 
 __all__ = [
@@ -175,7 +175,7 @@ def register_destination_check(check: DestinationCheck) -> None:
 
 def trace(
     mesh: Mesh | MeshSet | Fleet,
-    source: str,
+    source: str | Service,
     upstream: str | Upstream,
     *,
     datacenter: str | None = None,
@@ -183,7 +183,8 @@ def trace(
 ) -> Trace:
     """Follow ``source``'s upstream ``upstream`` through the mesh's Envoy configuration.
 
-    ``source`` is a sidecar's service id (or the service it fronts); ``upstream`` the
+    ``source`` is a sidecar's service id (or the service it fronts, or its
+    :class:`~meshgw.Service`); ``upstream`` the
     upstream's destination name (or the :class:`~meshgw.Upstream` itself);
     ``datacenter`` / ``peer`` pick among upstreams of the same name. Unknown names raise
     :class:`~meshgw.LookupFailed` with the known ones.
@@ -197,8 +198,14 @@ def trace(
     return trace_upstream(fleet, member, up)
 
 
-def source_member(fleet: Fleet, source: str) -> Member:
-    """The sidecar ``source`` names (service id, name, or the service it fronts)."""
+def source_member(fleet: Fleet, source: str | Service) -> Member:
+    """The sidecar ``source`` names (service id, name, or the service it fronts), or the
+    member whose registration ``source`` is."""
+    if isinstance(source, Service):
+        same = [m for m in fleet.members if m.service is source]
+        if same:
+            return same[0]
+        source = source.id or source.name
     found = [m for m in fleet.by_id(source) if m.kind == ServiceKind.CONNECT_PROXY]
     if not found:
         known = {m.id for m in fleet.members if m.kind == ServiceKind.CONNECT_PROXY}
