@@ -499,9 +499,9 @@ def plan_gateway(service: Service, mesh: Mesh, *, view: CatalogView | None = Non
     ``view`` is a :func:`~meshgw._resolve.catalog.catalog_view` of ``mesh``, taken here when not
     given. Raises :class:`~meshgw.errors.TranslationError` for a registration that is not
     a mesh gateway, an address Envoy cannot listen on, a resolver subset filter that
-    cannot be evaluated, an invalid load balancer or default subset, what
-    :func:`~meshgw.gateway_wanfed.plan_wan_federation` and
-    :func:`~meshgw.gateway_peering.plan_peering` reject, or two filter chains of a
+    cannot be evaluated, a default subset that is not a subset, what
+    :func:`~meshgw._plan.wanfed.plan_wan_federation` and
+    :func:`~meshgw._plan.peering.plan_peering` reject, or two filter chains of a
     listener matching the same SNI (Envoy would reject the listener).
     """
     if service.kind != ServiceKind.MESH_GATEWAY:
