@@ -4,13 +4,17 @@ precedence and provenance (meshgw._resolve.intentions), and the sidecar's inboun
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import meshgw
+from meshgw._envoy.rbac import Principal, RbacPolicy
 from meshgw._plan.rbac import inbound_rbac
 from meshgw._resolve.intentions import (
     FINDING_CODES,
@@ -437,3 +441,94 @@ def test_intentions_naming_unknown_services_and_peers(tmp_path: Path) -> None:
         "which is not in peers (did you mean 'acme'?)",
     ]
     assert {code for code, *_ in FINDING_CODES} >= {p.code for p in problems}
+
+
+# --------------------------------------------------------------------------- RBAC = decide
+
+
+_NAMES = ("web", "api", "cron")
+_SOURCE = st.fixed_dictionaries(
+    {
+        "Name": st.sampled_from((*_NAMES, "*")),
+        "Namespace": st.sampled_from(("", "team", "*")),
+        "Action": st.sampled_from(("allow", "deny")),
+    }
+).filter(lambda s: not (s["Namespace"] == "*" and s["Name"] != "*"))
+
+
+def _rbac_allows(policy: RbacPolicy, spiffe: str) -> bool:
+    def matches(p: Principal) -> bool:
+        if p.kind == "uri_regex":
+            return re.fullmatch(p.value, spiffe) is not None
+        if p.kind == "and":
+            return all(matches(c) for c in p.children)
+        if p.kind == "not":
+            return not matches(p.children[0])
+        raise AssertionError(p.kind)
+
+    hit = any(matches(p) for rule in policy.rules for p in rule.principals)
+    return hit if policy.action == "ALLOW" else not hit
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    exact=st.lists(_SOURCE, max_size=6),
+    wildcard=st.lists(_SOURCE, max_size=3),
+    default_allow=st.booleans(),
+)
+def test_the_tcp_rbac_filter_decides_as_the_intentions_do(
+    exact: list[dict[str, str]], wildcard: list[dict[str, str]], default_allow: bool
+) -> None:
+    """For every caller, the RBAC rules built from the intentions (precedence removed)
+    allow exactly when the first matching intention (or the default) does."""
+
+    def unique(sources: list[dict[str, str]]) -> list[dict[str, str]]:
+        seen: dict[tuple[str, str], dict[str, str]] = {}
+        for s in sources:
+            seen.setdefault((s["Namespace"] or "default", s["Name"]), s)
+        return list(seen.values())
+
+    entries = [{"Kind": "service-intentions", "Name": "api", "Sources": unique(exact)}]
+    if wildcard:
+        entries.append({"Kind": "service-intentions", "Name": "*", "Sources": unique(wildcard)})
+    entries = [e for e in entries if e["Sources"]]
+    mesh = meshgw.Mesh.from_dict(
+        {
+            "trust_domain": "td.consul",
+            "acl": {"enabled": True, "default_policy": "allow" if default_allow else "deny"},
+            "config_entries": {"bootstrap": entries},
+        }
+    )
+    rbac = inbound_rbac(inbound_policy(mesh, "api"), http=False)
+    for namespace in ("default", "team", "other"):
+        for name in _NAMES:
+            spiffe = f"spiffe://td.consul/ns/{namespace}/dc/dc1/svc/{name}"
+            expected = decide(mesh, Identity(name, namespace), "api").allowed
+            assert _rbac_allows(rbac, spiffe) is expected, (namespace, name)
+
+
+def test_where_consul_s_rbac_departs_from_its_precedence_the_proxy_s_answer_is_given(
+    tmp_path: Path,
+) -> None:
+    # * → api (precedence 8) comes before web → * (6), but Consul's RBAC translation only
+    # lets a higher-precedence intention override a wider one: the proxy denies web.
+    text = _entries(
+        """    { Kind = "service-intentions", Name = "api", Sources = [
+        { Name = "*", Action = "allow" },
+      ] }""",
+        """    { Kind = "service-intentions", Name = "*", Sources = [
+        { Name = "web", Action = "deny" },
+      ] }""",
+        acl='acl {\n  enabled = true\n  default_policy = "allow"\n}',
+    )
+    mesh = _mesh(text, tmp_path)
+    decision = decide(mesh, Identity("web"), "api")
+    assert decision.verdict == "deny"
+    assert decision.intention is not None and decision.intention.destination == "*"
+    assert decision.decided_by.replace(f"{tmp_path}/", "") == (
+        "deny: deny default/web → default/* (mesh.hcl:11); the proxy enforces this, though "
+        "Consul's first-match check answers allow by allow default/* → default/api "
+        "(mesh.hcl:8)"
+    )
+    assert decide(mesh, Identity("cron"), "api").allowed is True
+    assert decision.summary.replace(f"{tmp_path}/", "") == "deny (mesh.hcl:11, not first match)"

@@ -89,9 +89,14 @@ def _intermediate(
 
 
 def _remove_source_precedence(ixns: list[_Ixn], default: str) -> list[_Ixn]:
+    # Consul's walk compares every pair; only a wider source (a wildcard) can take in
+    # another, so only those are visited: linear in the intentions per wildcard.
+    wild = [_wild_count(ixn.source) for ixn in ixns]
+    wide = [j for j, count in enumerate(wild) if count]
     for i in range(len(ixns) - 1, -1, -1):
-        for j in range(i + 1, len(ixns)):
-            if not ixns[j].skip and _source_within(ixns[i].source, ixns[j].source):
+        for j in wide:
+            wider = j > i and not ixns[j].skip and wild[j] > wild[i]
+            if wider and _covers(ixns[j].source, ixns[i].source):
                 ixns[j].not_sources.append(ixns[i].source)
         if ixns[i].action == default:
             ixns[i].skip = True  # the default covers it
@@ -118,11 +123,9 @@ def _wild_count(src: RbacSource) -> int:
     return 1 if src.name == _WILD else 0
 
 
-def _source_within(tester: RbacSource, against: RbacSource) -> bool:
-    """Whether every caller ``tester`` names is one ``against`` names, ``against`` being
-    strictly wider (Consul's ixnSourceMatches)."""
-    if _wild_count(tester) >= _wild_count(against):
-        return False
+def _covers(against: RbacSource, tester: RbacSource) -> bool:
+    # Consul's ixnSourceMatches(tester, against) for an ``against`` known to be wider
+    # (more wildcards): same partition and peer, and its namespace and name match.
     return (
         tester.partition == against.partition
         and tester.peer == against.peer
@@ -134,10 +137,12 @@ def _source_within(tester: RbacSource, against: RbacSource) -> bool:
 def _simplify_not_sources(not_sources: list[RbacSource]) -> list[RbacSource]:
     """Drop a subtracted source already covered by a wider one."""
     ordered = sorted(not_sources, key=_wild_count)  # stable: specific ones first
+    counts = [_wild_count(s) for s in ordered]
+    wide = [j for j, count in enumerate(counts) if count]
     return [
         si
         for i, si in enumerate(ordered)
-        if not any(_source_within(si, sj) for sj in ordered[i + 1 :])
+        if not any(counts[j] > counts[i] and _covers(ordered[j], si) for j in wide if j > i)
     ]
 
 

@@ -156,14 +156,20 @@ class IntentionDecision:
     @property
     def summary(self) -> str:
         """Short form for a table cell: ``deny (mesh.hcl:12)``, ``allow (default)``,
-        ``L7 (mesh.hcl:14)``, ``unknown (peer acme)``."""
+        ``L7 (mesh.hcl:14)``, ``unknown (peer acme)``; ``, not first match`` when the
+        proxy's answer is not Consul's first-match one (see :func:`decide`)."""
         verdict = "L7" if self.verdict == "l7" else self.verdict
-        if self.reason:
+        if self.verdict == "unknown":
             return f"{verdict} ({self.reason.split(':', 1)[0]})"
-        if self.intention is not None:
-            where = self.intention.where
-            return f"{verdict} ({where})" if where is not None else f"{verdict} (intention)"
-        return f"{verdict} (default)"
+        if self.intention is None:
+            where = "default"
+        elif self.intention.where is not None:
+            where = str(self.intention.where)
+        else:
+            where = "intention"
+        if self.reason:
+            where += ", not first match"
+        return f"{verdict} ({where})"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able mapping."""
@@ -348,16 +354,87 @@ def decide(
     namespace: str = "",
     partition: str = "",
 ) -> IntentionDecision:
-    """Whether ``source`` may open a connection to ``destination``: the first matching
-    intention by precedence decides, else the default (:func:`default_policy`)."""
+    """Whether ``source`` may open a connection to ``destination``, as the destination's
+    proxy enforces it, with the intention that decides (else the default).
+
+    That is the first matching intention by precedence -- except in one corner where
+    Consul's RBAC translation (which the proxy enforces) departs from its own precedence:
+    a higher-precedence intention only overrides a lower one whose source is *wider*
+    (``* → api`` does not override ``web → *``). There the proxy's answer is given, and
+    ``reason`` says what Consul's first-match check would answer instead.
+    """
     default = default_policy(mesh)
-    for ixn in intentions_for(mesh, destination, namespace, partition):
-        if source_matches(ixn, source):
-            verdict: Verdict = "l7" if ixn.is_l7 else ("allow" if ixn.action == "allow" else "deny")
-            return IntentionDecision(verdict, source, destination, ixn, default)
-    return IntentionDecision(
-        "allow" if default.allow else "deny", source, destination, None, default
+    ixns = _unique_sources(intentions_for(mesh, destination, namespace, partition))
+    first = next((ixn for ixn in ixns if source_matches(ixn, source)), None)
+    enforced = _enforced(ixns, source, default.allow)
+    if first is not None and _verdict(enforced, default) != _verdict(first, default):
+        by = str(enforced) if enforced is not None else str(default)
+        note = (
+            f"{_verdict(enforced, default)}: {by}; the proxy enforces this, though Consul's "
+            f"first-match check answers {_verdict(first, default)} by {first}"
+        )
+        return IntentionDecision(
+            _verdict(enforced, default), source, destination, enforced, default, note
+        )
+    return IntentionDecision(_verdict(first, default), source, destination, first, default)
+
+
+def _verdict(ixn: Intention | None, default: DefaultPolicy) -> Verdict:
+    if ixn is None:
+        return "allow" if default.allow else "deny"
+    if ixn.is_l7:
+        return "l7"
+    return "allow" if ixn.action == "allow" else "deny"
+
+
+def _unique_sources(ixns: tuple[Intention, ...]) -> list[Intention]:
+    """Each source once, at its highest precedence (Consul's removeSameSourceIntentions)."""
+    seen: set[tuple[str, str, str, str]] = set()
+    out = []
+    for ixn in ixns:
+        key = (ixn.source_peer, ixn.source_partition, ixn.source_namespace, ixn.source_name)
+        if key not in seen:
+            seen.add(key)
+            out.append(ixn)
+    return out
+
+
+def _wild(ixn: Intention) -> int:
+    if ixn.source_namespace == _WILD:
+        return 2
+    return 1 if ixn.source_name == _WILD else 0
+
+
+def _narrower(tester: Intention, against: Intention) -> bool:
+    # Consul's ixnSourceMatches: ``against`` names every caller ``tester`` does, and more.
+    return (
+        _wild(tester) < _wild(against)
+        and tester.source_partition == against.source_partition
+        and tester.source_peer == against.source_peer
+        and against.source_namespace in (tester.source_namespace, _WILD)
+        and against.source_name in (tester.source_name, _WILD)
     )
+
+
+def _enforced(ixns: list[Intention], source: Identity, default_allow: bool) -> Intention | None:
+    """The intention whose RBAC rule decides for ``source`` (``None``: the default).
+
+    Consul's rbac.go keeps the intentions whose action differs from the default (L7 ones
+    always) and subtracts from each the narrower higher-precedence sources; a caller
+    matched by a kept intention, and by none of its subtracted sources, gets that
+    intention's action. (Kept intentions all share one action, so which one matches
+    first does not change the verdict; the highest-precedence one is named.)
+    """
+    default = "allow" if default_allow else "deny"
+    for i, ixn in enumerate(ixns):
+        if not ixn.is_l7 and ixn.action == default:
+            continue
+        if not source_matches(ixn, source):
+            continue
+        if any(_narrower(k, ixn) and source_matches(k, source) for k in ixns[:i]):
+            continue
+        return ixn
+    return None
 
 
 def resolve_intention(
