@@ -19,7 +19,7 @@ from typing import Any
 # Run from a checkout without installing: the repository root is importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from meshgw._plan.sidecar import translate_sidecar
+from meshgw._translation import translate
 from meshgw.model import Mesh
 
 DATACENTERS = 20
@@ -118,7 +118,7 @@ def best_of(mesh: Mesh, repeat: int = REPEAT) -> tuple[float, dict[str, list[dic
     out: dict[str, list[dict[str, Any]]] = {}
     for _ in range(repeat):
         start = time.perf_counter()
-        out = translate_sidecar(service, mesh)
+        out = translate(service, mesh)
         best = min(best, time.perf_counter() - start)
     return best, out
 

@@ -8,18 +8,21 @@ and listeners sorted by ``name``, endpoints (ClusterLoadAssignments) by
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from meshgw._envoy.bootstrap import static_bootstrap
-from meshgw._envoy.clusters import build_cluster
-from meshgw._envoy.endpoints import cluster_load_assignment
-from meshgw._envoy.listeners import build_listener
+from meshgw._envoy.clusters import AnyClusterSpec, build_cluster, cluster_assignment
+from meshgw._envoy.endpoints import inline_assignments
+from meshgw._envoy.listeners import AnyListenerSpec, build_listener
 from meshgw._gcpause import gc_paused
-from meshgw._plan.gateway import plan_gateway
+from meshgw._plan.gateway import GatewayPlan, plan_gateway
+from meshgw._plan.sidecar import MISSING_POLICIES, MissingPolicy, SidecarPlan, plan_sidecar
 from meshgw._resolve import lookup
 from meshgw._resolve.catalog import catalog_view
 from meshgw._resolve.placement import MeshProxy
-from meshgw.errors import TranslationError, UsageError
+from meshgw.errors import MeshgwWarning, TranslationError, UsageError
 from meshgw.model.common import ServiceKind
 from meshgw.model.mesh import Mesh
 from meshgw.model.registration import Service
@@ -29,10 +32,9 @@ __all__ = ["EndpointsMode", "MissingPolicy", "bootstrap", "translate"]
 #: ``"eds"``: clusters of type EDS, their ClusterLoadAssignments in ``endpoints``.
 #: ``"static"``: the same assignments inline (``STATIC`` clusters), ``endpoints`` empty.
 EndpointsMode = Literal["eds", "static"]
-#: ``"error"``: an upstream whose endpoints cannot be had (no gateway for its mode, a
-#: prepared query) raises TranslationError. ``"warn"``: it gets an empty load
-#: assignment and a :class:`~meshgw.errors.MeshgwWarning`.
-MissingPolicy = Literal["error", "warn"]
+_ENDPOINTS_MODES: tuple[EndpointsMode, ...] = ("eds", "static")
+
+Resources = dict[str, list[dict[str, Any]]]
 
 
 def translate(
@@ -52,22 +54,37 @@ def translate(
     domain (:data:`meshgw.model.DEFAULT_TRUST_DOMAIN`): only what the registration alone
     determines (a gateway's listeners) comes out.
 
-    Mesh gateways are translated here; ``connect-proxy`` sidecars by
-    :mod:`meshgw.sidecar`. Other kinds, and typical services (translate their sidecar),
-    raise :class:`~meshgw.errors.TranslationError`.
+    Mesh gateways and ``connect-proxy`` sidecars are planned (:mod:`meshgw._plan`), then
+    built by the same Envoy builders and assembled here. Other kinds, and typical
+    services (translate their sidecar), raise :class:`~meshgw.errors.TranslationError`.
     """
-    if endpoints not in ("eds", "static"):
+    if endpoints not in _ENDPOINTS_MODES:
         raise UsageError(f'endpoints must be "eds" or "static", not {endpoints!r}')
-    if missing not in ("error", "warn"):
+    if missing not in MISSING_POLICIES:
         raise UsageError(f'missing must be "error" or "warn", not {missing!r}')
     service, mesh = lookup.registration(registration, mesh)
+    plan = _plan(service, mesh, missing)
+    static = endpoints == "static"
+    if static and isinstance(plan, SidecarPlan) and plan.static_refusal:
+        raise TranslationError(plan.static_refusal)
+    with gc_paused():
+        result = _assemble(plan.owner, plan.clusters, plan.listeners, static=static)
+    # Emitted once the result is built, in order, so that they point at the caller's line.
+    for message in plan.warnings:
+        warnings.warn(message, MeshgwWarning, stacklevel=2)
+    return result
 
+
+def _plan(service: Service, mesh: Mesh, missing: MissingPolicy) -> GatewayPlan | SidecarPlan:
+    """The finished plan for ``service``, by its kind. The catalog view is built here,
+    once, and handed to the planner."""
     kind = service.kind
-    if kind == ServiceKind.MESH_GATEWAY:
+    if kind in (ServiceKind.MESH_GATEWAY, ServiceKind.CONNECT_PROXY):
         with gc_paused():
-            return _translate_mesh_gateway(service, mesh, static=endpoints == "static")
-    if kind == ServiceKind.CONNECT_PROXY:
-        return _translate_sidecar(service, mesh, endpoints, missing)
+            view = catalog_view(mesh)
+            if kind == ServiceKind.MESH_GATEWAY:
+                return plan_gateway(service, mesh, view=view)
+        return plan_sidecar(service, mesh, view=view, missing=missing)
     if kind == ServiceKind.TYPICAL:
         sidecar = lookup.sidecar_of(service, mesh)
         if sidecar is not None:
@@ -106,41 +123,42 @@ def bootstrap(
     )
 
 
-def _translate_sidecar(
-    service: Service, mesh: Mesh, endpoints: EndpointsMode, missing: MissingPolicy
-) -> dict[str, list[dict[str, Any]]]:
-    from meshgw._plan.sidecar import translate_sidecar
-
-    return translate_sidecar(service, mesh, endpoints=endpoints, missing=missing)
-
-
-def _translate_mesh_gateway(
-    service: Service, mesh: Mesh, *, static: bool
-) -> dict[str, list[dict[str, Any]]]:
-    plan = plan_gateway(service, mesh, view=catalog_view(mesh))
-    names: set[str] = set()
-    for spec in plan.clusters:
-        if spec.name in names:
-            raise TranslationError(
-                f"two clusters of mesh gateway {service.id or service.name!r} are named "
-                f"{spec.name!r}; Envoy would reject the configuration"
-            )
-        names.add(spec.name)
-    clusters = [build_cluster(spec, inline_endpoints=static) for spec in plan.clusters]
-    listeners = [build_listener(spec) for spec in plan.listeners]
-    assignments = (
-        []
-        if static
-        else [
-            cluster_load_assignment(spec.name, spec.endpoints)
-            for spec in plan.clusters
-            if spec.uses_eds
-        ]
-    )
+def _assemble(
+    owner: str,
+    cluster_specs: Sequence[AnyClusterSpec],
+    listener_specs: Sequence[AnyListenerSpec],
+    *,
+    static: bool,
+) -> Resources:
+    """Build every resource of a plan, refuse two of one name (Envoy would reject the
+    configuration), sort, and with ``static`` inline the EDS assignments."""
+    _require_distinct(owner, "clusters", [spec.name for spec in cluster_specs])
+    _require_distinct(owner, "listeners", [spec.name for spec in listener_specs])
+    clusters = [build_cluster(spec) for spec in cluster_specs]
+    listeners = [build_listener(spec) for spec in listener_specs]
+    assignments = [cla for cla in map(cluster_assignment, cluster_specs) if cla is not None]
     clusters.sort(key=_by_name)
     listeners.sort(key=_by_name)
+    if static:
+        return {
+            "clusters": inline_assignments(clusters, assignments),
+            "listeners": listeners,
+            "endpoints": [],
+        }
     assignments.sort(key=_by_cluster_name)
     return {"clusters": clusters, "listeners": listeners, "endpoints": assignments}
+
+
+def _require_distinct(owner: str, what: str, names: Sequence[str]) -> None:
+    if len(set(names)) == len(names):
+        return
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise TranslationError(
+                f"two {what} of {owner} are named {name!r}; Envoy would reject the configuration"
+            )
+        seen.add(name)
 
 
 def _by_name(resource: dict[str, Any]) -> str:

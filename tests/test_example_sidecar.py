@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 import meshgw
-from meshgw._plan.sidecar import translate_sidecar
 from meshgw.naming import customization_hash
 from meshgw.testing import TestPKI, assert_envoy_accepts, make_test_pki
 
@@ -45,7 +44,7 @@ def out(pki: TestPKI, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
         f'  key_file = "{key}"\n}}\n'
     )
     mesh = meshgw.load(EXAMPLE, tls)
-    return translate_sidecar(mesh.service("web-sidecar-proxy"), mesh)
+    return meshgw.translate(mesh.service("web-sidecar-proxy"), mesh)
 
 
 def _addresses(cla: dict[str, Any]) -> list[tuple[str, int]]:

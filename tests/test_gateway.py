@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-import types
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import meshgw
+import meshgw._translation
+from meshgw._envoy.rbac import RbacPolicy
 from meshgw._plan.gateway import plan_gateway
+from meshgw._plan.sidecar import SidecarPlan
 from meshgw._resolve.catalog import HEALTHY, UNHEALTHY, build_view, endpoint_health
 from meshgw._translation import bootstrap, translate
 from meshgw._values import is_ip
@@ -1242,19 +1243,18 @@ def test_connect_proxy_goes_to_meshgw_sidecar(monkeypatch: pytest.MonkeyPatch) -
     mesh = make_mesh(services=[{"name": "web", "port": 8080, "connect": {"sidecar_service": {}}}])
     calls: list[tuple[Any, ...]] = []
 
-    def translate_sidecar(service: Service, mesh_: Mesh, *, endpoints: str, missing: str) -> Out:
-        calls.append((service.id, mesh_ is mesh, endpoints, missing))
-        return {"clusters": [], "listeners": [], "endpoints": []}
+    def plan_sidecar(service: Service, mesh_: Mesh, *, view: Any, missing: str) -> SidecarPlan:
+        calls.append((service.id, mesh_ is mesh, missing))
+        return SidecarPlan(service, "fake", RbacPolicy("DENY"), (), ())
 
-    fake = types.ModuleType("meshgw._plan.sidecar")
-    fake.translate_sidecar = translate_sidecar  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "meshgw._plan.sidecar", fake)
-    translate("web-sidecar-proxy", mesh, endpoints="static")
+    monkeypatch.setattr(meshgw._translation, "plan_sidecar", plan_sidecar)
+    assert translate("web-sidecar-proxy", mesh, endpoints="static") == {
+        "clusters": [],
+        "listeners": [],
+        "endpoints": [],
+    }
     translate("web-sidecar-proxy", mesh, missing="warn")
-    assert calls == [
-        ("web-sidecar-proxy", True, "static", "error"),
-        ("web-sidecar-proxy", True, "eds", "warn"),
-    ]
+    assert calls == [("web-sidecar-proxy", True, "error"), ("web-sidecar-proxy", True, "warn")]
     with pytest.raises(UsageError, match='missing must be "error" or "warn"'):
         translate("web-sidecar-proxy", mesh, missing="ignore")  # type: ignore[arg-type]
 

@@ -41,7 +41,6 @@ import meshgw
 from meshgw._plan import peering as gateway_peering
 from meshgw._plan import wanfed as gateway_wanfed
 from meshgw._plan.gateway import plan_gateway
-from meshgw._plan.sidecar import translate_sidecar
 from meshgw._resolve.catalog import HEALTHY, UNHEALTHY
 from meshgw._translation import translate
 from meshgw.errors import TranslationError
@@ -699,7 +698,7 @@ def test_local_sidecar_peered_sni_is_a_gateway_cluster(
         services=[{"name": "db", "namespace": namespace}],
     )
     mesh = make_mesh(gateway(), services=[web_sidecar], peers=[the_peer])
-    side = translate_sidecar(mesh.service("web-sidecar-proxy"), mesh)
+    side = translate(mesh.service("web-sidecar-proxy"), mesh)
     (upstream,) = [c for c in side["clusters"] if c["name"] != "local_app"]
     sent = upstream["transport_socket"]["typed_config"]["sni"]
     # Through the local gateway (mode local) ...
@@ -982,7 +981,7 @@ def test_services_exported_to_a_partition_resolve_through_both_gateways() -> Non
     gw_ap1 = gateway(partition="ap1", address="10.0.0.21")
     gw_ap2 = {**gateway(partition="ap2", address="10.0.0.22"), "name": "mesh-gateway-ap2"}
     mesh = make_mesh(gw_ap1, services=[gw_ap2, web], catalog=catalog, entries=[export_to_ap1])
-    side = translate_sidecar(mesh.service("web-sidecar-proxy"), mesh)
+    side = translate(mesh.service("web-sidecar-proxy"), mesh)
     (upstream,) = [c for c in side["clusters"] if c["name"] != "local_app"]
     sent = upstream["transport_socket"]["typed_config"]["sni"]
     assert sent == f"api.default.ap2.dc1.internal-v1.{TD}"
@@ -1180,7 +1179,7 @@ def _doc_output(file: str, registration: str, *, check: bool = False) -> Out:
     mesh = meshgw.loads(_doc_hcl_blocks()[file], format="hcl", name=file)
     service = mesh.service(registration)
     if service.kind == "connect-proxy":
-        return translate_sidecar(service, mesh)
+        return translate(service, mesh)
     return run(mesh, registration) if check else translate(registration, mesh)
 
 

@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 
 import meshgw
-from meshgw._plan.sidecar import translate_sidecar
 from meshgw.errors import MeshgwWarning
 from meshgw.testing import TestPKI, assert_envoy_accepts, make_test_pki
 
@@ -181,7 +180,7 @@ def _mesh(fixture: str, pki: TestPKI, tmp_path: Path) -> meshgw.Mesh:
 
 def _translate(mesh: meshgw.Mesh) -> Resources:
     with pytest.warns(MeshgwWarning, match="prepared query"):
-        return translate_sidecar(mesh.service("web-sidecar-proxy"), mesh, missing="warn")
+        return meshgw.translate(mesh.service("web-sidecar-proxy"), mesh, missing="warn")
 
 
 @pytest.mark.parametrize("flavour", sorted(CASES))

@@ -25,7 +25,9 @@ import attrs
 import pytest
 
 import meshgw
-from meshgw._plan.sidecar import translate_sidecar
+from meshgw._plan.sidecar import plan_sidecar
+from meshgw._resolve.catalog import build_view
+from meshgw._translation import translate as translate_service
 from meshgw.errors import MeshgwWarning, TranslationError, UsageError, ValidationError
 from meshgw.model import Mesh
 from meshgw.naming import customization_hash
@@ -210,7 +212,7 @@ def assert_envoy_accepts(out: Mapping[str, Any]) -> None:
 
 def translate(data: Mapping[str, Any], **kw: Any) -> Out:
     mesh = Mesh.from_dict(data)
-    return translate_sidecar(mesh.service(SIDECAR), mesh, **kw)
+    return translate_service(mesh.service(SIDECAR), mesh, **kw)
 
 
 # --------------------------------------------------------------------------- accessors
@@ -957,7 +959,7 @@ def test_duplicate_bind_is_an_error(tls: dict[str, str]) -> None:
     twin = attrs.evolve(svc.proxy.upstreams[0], destination_name="db")
     svc = attrs.evolve(svc, proxy=attrs.evolve(svc.proxy, upstreams=(*svc.proxy.upstreams, twin)))
     with pytest.raises(TranslationError, match=r"same address 127\.0\.0\.1:9001"):
-        translate_sidecar(svc, mesh)
+        translate_service(svc, mesh)
 
 
 @pytest.mark.envoy
@@ -975,7 +977,7 @@ def test_not_a_sidecar(tls: dict[str, str]) -> None:
         {"service": {"kind": "mesh-gateway", "name": "mesh-gateway", "port": 8443}}
     )
     with pytest.raises(TranslationError, match="not a connect-proxy"):
-        translate_sidecar(gateway_mesh.service("mesh-gateway"), mesh)
+        plan_sidecar(gateway_mesh.service("mesh-gateway"), mesh, view=build_view(mesh))
 
 
 # --------------------------------------------------------------------------- certificates
@@ -1113,12 +1115,12 @@ def test_deterministic_and_inputs_untouched(tls: dict[str, str]) -> None:
     frozen = copy.deepcopy(data)
     mesh = Mesh.from_dict(data)
     snapshot = copy.deepcopy(mesh)
-    first = translate_sidecar(mesh.service(SIDECAR), mesh)
+    first = translate_service(mesh.service(SIDECAR), mesh)
     first_text = json.dumps(first, sort_keys=True)
     # Changing the output must not reach the mesh or the next result.
     first["clusters"][0]["name"] = "changed"
     first["endpoints"][0]["endpoints"].clear()
-    second = translate_sidecar(mesh.service(SIDECAR), mesh)
+    second = translate_service(mesh.service(SIDECAR), mesh)
     assert json.dumps(second, sort_keys=True) == first_text
     assert json.dumps(translate(data), sort_keys=True) == first_text
     assert mesh == snapshot
@@ -1167,8 +1169,8 @@ def test_nested_and_standalone_sidecars_translate_alike(tls: dict[str, str]) -> 
         "mesh_tls": tls,
     }
     a, b = Mesh.from_dict(nested), Mesh.from_dict(standalone)
-    out_a = translate_sidecar(a.service("web-sidecar-proxy"), a)
-    out_b = translate_sidecar(b.service("web-proxy-1"), b)
+    out_a = translate_service(a.service("web-sidecar-proxy"), a)
+    out_b = translate_service(b.service("web-proxy-1"), b)
     assert out_a == out_b
     assert_envoy_accepts(out_a)
 
@@ -1176,9 +1178,9 @@ def test_nested_and_standalone_sidecars_translate_alike(tls: dict[str, str]) -> 
 def test_options_are_validated(tls: dict[str, str]) -> None:
     mesh = Mesh.from_dict(mesh_dict(tls, []))
     with pytest.raises(UsageError, match="endpoints must be"):
-        translate_sidecar(mesh.service(SIDECAR), mesh, endpoints="inline")  # type: ignore[arg-type]
+        translate_service(mesh.service(SIDECAR), mesh, endpoints="inline")  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="missing must be"):
-        translate_sidecar(mesh.service(SIDECAR), mesh, missing="ignore")  # type: ignore[arg-type]
+        translate_service(mesh.service(SIDECAR), mesh, missing="ignore")  # type: ignore[arg-type]
 
 
 def test_no_warning_in_the_plain_case(tls: dict[str, str]) -> None:
@@ -1187,16 +1189,15 @@ def test_no_warning_in_the_plain_case(tls: dict[str, str]) -> None:
         translate(mesh_dict(tls, [upstream(datacenter="dc2")], pd_mode="local"))
 
 
-@pytest.mark.envoy
-def test_translate_dispatches_connect_proxies_here(tls: dict[str, str]) -> None:
-    from meshgw._translation import translate as translate_any
-
+def test_the_plan_is_what_translate_builds(tls: dict[str, str]) -> None:
     data = mesh_dict(tls, [upstream(datacenter="dc2")], pd_mode="remote")
     mesh = Mesh.from_dict(data)
-    assert translate_any(SIDECAR, mesh) == translate_sidecar(mesh.service(SIDECAR), mesh)
-    static = translate_any(SIDECAR, mesh, endpoints="static")
-    assert static == translate_sidecar(mesh.service(SIDECAR), mesh, endpoints="static")
-    assert_envoy_accepts(static)
+    plan = plan_sidecar(mesh.service(SIDECAR), mesh, view=build_view(mesh))
+    out = translate_service(SIDECAR, mesh)
+    assert sorted(c.name for c in plan.clusters) == [c["name"] for c in out["clusters"]]
+    assert sorted(ln.name for ln in plan.listeners) == [ln["name"] for ln in out["listeners"]]
+    assert plan.owner == f"connect-proxy {SIDECAR!r}"
+    assert plan.warnings == ()
 
 
 @pytest.mark.envoy

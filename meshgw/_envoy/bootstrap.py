@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from meshgw._envoy.endpoints import inline_assignments
 from meshgw._values import is_ip, plain_copy
 from meshgw.errors import TranslationError
 
@@ -110,34 +111,15 @@ def inline_endpoints(resources: Mapping[str, Any]) -> dict[str, Any]:
     copied unchanged.
     """
     clusters = _resource_list(resources, "clusters")
-    assignments: dict[str, dict[str, Any]] = {}
-    for cla in _resource_list(resources, "endpoints"):
-        name = cla.get("cluster_name")
-        if isinstance(name, str):
-            cla.pop("@type", None)
-            assignments.setdefault(name, cla)
-
-    for cluster in clusters:
-        if cluster.get("type") != "EDS":
-            continue
-        assignment = assignments.get(_eds_service_name(cluster))
-        if assignment is None:
-            continue
-        cluster["type"] = "STATIC"
-        cluster.pop("eds_cluster_config", None)
-        cluster["load_assignment"] = plain_copy(assignment)
-
+    assignments = [
+        cla
+        for cla in _resource_list(resources, "endpoints")
+        if isinstance(cla.get("cluster_name"), str)
+    ]
     out: dict[str, Any] = {key: plain_copy(value) for key, value in resources.items()}
-    out["clusters"] = clusters
+    out["clusters"] = inline_assignments(clusters, assignments)
     out["endpoints"] = []
     return out
-
-
-def _eds_service_name(cluster: Mapping[str, Any]) -> Any:
-    eds = cluster.get("eds_cluster_config")
-    if isinstance(eds, Mapping) and eds.get("service_name"):
-        return eds["service_name"]
-    return cluster.get("name")
 
 
 def _needs_ads(clusters: Sequence[Mapping[str, Any]], listeners: Sequence[Any]) -> bool:

@@ -13,6 +13,7 @@ __all__ = [
     "CLUSTER_TYPE",
     "LISTENER_TYPE",
     "eds_config",
+    "pipe_address",
     "sni_cluster_filter",
     "socket_address",
     "tcp_proxy_filter",
@@ -55,6 +56,14 @@ def typed(type_url: str, **fields: Any) -> dict[str, Any]:
 def socket_address(address: str, port: int) -> dict[str, Any]:
     """``{"socket_address": {"address", "port_value"}}``."""
     return {"socket_address": {"address": address, "port_value": port}}
+
+
+def pipe_address(path: str, mode: int | None = None) -> dict[str, Any]:
+    """``{"pipe": {"path", "mode"}}``: a Unix domain socket (``mode`` left out when None)."""
+    pipe: dict[str, Any] = {"path": path}
+    if mode is not None:
+        pipe["mode"] = mode
+    return {"pipe": pipe}
 
 
 def eds_config() -> dict[str, Any]:

@@ -21,8 +21,8 @@ Consul's goldens show ``match_subject_alt_names``, which Envoy deprecates.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import attrs
 
@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_SDS_CA_SECRET",
     "DEFAULT_SDS_CERT_SECRET",
     "PLACEHOLDERS",
+    "SanMatcher",
     "TlsContexts",
     "TlsIdentity",
     "fill_placeholders",
@@ -93,46 +94,67 @@ def fill_placeholders(template: str, identity: TlsIdentity, *, what: str = "mesh
     return _PLACEHOLDER.sub(replace, template)
 
 
-def uri_san_exact(uri: str) -> dict[str, Any]:
-    """A typed SAN matcher: the peer's URI SAN must equal ``uri`` (a SPIFFE ID)."""
-    return {"san_type": "URI", "matcher": {"exact": uri}}
+@attrs.frozen
+class SanMatcher:
+    """A typed URI SAN matcher: the peer's URI SAN must equal (``exact``) or start
+    with (``prefix``) ``value``."""
+
+    kind: Literal["exact", "prefix"]
+    value: str
+
+    def to_envoy(self) -> dict[str, Any]:
+        return {"san_type": "URI", "matcher": {self.kind: self.value}}
 
 
-def uri_san_prefix(prefix: str) -> dict[str, Any]:
-    """A typed SAN matcher: the peer's URI SAN must start with ``prefix``."""
-    return {"san_type": "URI", "matcher": {"prefix": prefix}}
+def uri_san_exact(uri: str) -> SanMatcher:
+    """The peer's URI SAN must equal ``uri`` (a SPIFFE ID)."""
+    return SanMatcher("exact", uri)
 
 
+def uri_san_prefix(prefix: str) -> SanMatcher:
+    """The peer's URI SAN must start with ``prefix``."""
+    return SanMatcher("prefix", prefix)
+
+
+@attrs.frozen
 class TlsContexts:
-    """Builds one proxy's TLS transport sockets.
+    """One proxy's TLS material, resolved (placeholders filled, defaults applied), and
+    the transport sockets built from it.
 
-    The settings are resolved once (placeholders filled, defaults applied); each call
+    Build it with :meth:`create`. Each call of :meth:`upstream` / :meth:`downstream`
     returns fresh dicts, so callers may change one result without touching another.
-    Raises :class:`TranslationError` for settings that mix files and SDS, or that use
-    an unknown placeholder.
     """
 
-    __slots__ = ("_ca", "_cert", "_key", "_sds_ca", "_sds_cert", "_sds_cluster")
+    _ca: str = ""
+    _cert: str = ""
+    _key: str = ""
+    _sds_ca: str = ""
+    _sds_cert: str = ""
+    _sds_cluster: str = ""
 
-    def __init__(self, settings: TlsSettings | None, identity: TlsIdentity) -> None:
+    @classmethod
+    def create(cls, settings: TlsSettings | None, identity: TlsIdentity) -> TlsContexts:
+        """Resolve ``settings`` for ``identity``. Raises :class:`TranslationError` for
+        settings that mix files and SDS, or that use an unknown placeholder."""
         tls = settings if settings is not None else TlsSettings()
-        self._sds_cluster = tls.sds_cluster
         if tls.sds_cluster:
             files = [f for f in ("ca_file", "cert_file", "key_file") if getattr(tls, f)]
             if files:
                 raise TranslationError(
                     f"mesh_tls sets sds_cluster and {', '.join(files)}: choose SDS or files"
                 )
-            self._sds_ca = fill_placeholders(tls.sds_ca_secret or DEFAULT_SDS_CA_SECRET, identity)
-            self._sds_cert = fill_placeholders(
-                tls.sds_cert_secret or DEFAULT_SDS_CERT_SECRET, identity
+            return cls(
+                sds_ca=fill_placeholders(tls.sds_ca_secret or DEFAULT_SDS_CA_SECRET, identity),
+                sds_cert=fill_placeholders(
+                    tls.sds_cert_secret or DEFAULT_SDS_CERT_SECRET, identity
+                ),
+                sds_cluster=tls.sds_cluster,
             )
-            self._ca = self._cert = self._key = ""
-        else:
-            self._ca = fill_placeholders(tls.ca_file or DEFAULT_CA_FILE, identity)
-            self._cert = fill_placeholders(tls.cert_file or DEFAULT_CERT_FILE, identity)
-            self._key = fill_placeholders(tls.key_file or DEFAULT_KEY_FILE, identity)
-            self._sds_ca = self._sds_cert = ""
+        return cls(
+            ca=fill_placeholders(tls.ca_file or DEFAULT_CA_FILE, identity),
+            cert=fill_placeholders(tls.cert_file or DEFAULT_CERT_FILE, identity),
+            key=fill_placeholders(tls.key_file or DEFAULT_KEY_FILE, identity),
+        )
 
     @property
     def uses_sds(self) -> bool:
@@ -149,7 +171,7 @@ class TlsContexts:
         """``(ca_file, cert_file, key_file)`` as referenced (empty with SDS)."""
         return self._ca, self._cert, self._key
 
-    def upstream(self, sni: str, san: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    def upstream(self, sni: str, san: Sequence[SanMatcher]) -> dict[str, Any]:
         """The ``tls`` transport socket of an upstream cluster: present this proxy's
         certificate, send ``sni``, and accept only a peer certificate signed by the CA
         whose URI SAN satisfies one of ``san``."""
@@ -178,8 +200,8 @@ class TlsContexts:
             "resource_api_version": "V3",
         }
 
-    def _common(self, san: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        matchers = [dict(m) for m in san]
+    def _common(self, san: Sequence[SanMatcher]) -> dict[str, Any]:
+        matchers = [m.to_envoy() for m in san]
         if self._sds_cluster:
             ca_secret = {"name": self._sds_ca, "sds_config": self._sds_config()}
             common: dict[str, Any] = {

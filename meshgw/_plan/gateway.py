@@ -102,6 +102,17 @@ class GatewayPlan:
     listeners: tuple[ListenerSpec, ...]
     clusters: tuple[ClusterSpec, ...]
 
+    @property
+    def owner(self) -> str:
+        """How messages name the gateway."""
+        service = self.base.service
+        return f"mesh gateway {service.id or service.name!r}"
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Warnings to emit with the result (a gateway has none)."""
+        return ()
+
 
 # --------------------------------------------------------------------------- options
 

@@ -38,6 +38,7 @@ from meshgw import naming
 from meshgw._envoy.clusters import ClusterSpec, Discovery
 from meshgw._envoy.endpoints import Endpoint
 from meshgw._envoy.listeners import FilterChainSpec
+from meshgw._plan.chaincluster import discovery_chain_cluster
 from meshgw._plan.discovery import choose_discovery
 from meshgw._plan.gateway_base import (
     Bind,
@@ -540,18 +541,16 @@ def peering_clusters(base: GatewayBase, peering: PeeringPlan) -> list[ClusterSpe
     timeout = naming.ms_duration(base.options.connect_timeout_ms)
     keepalive = remote_tcp_keepalive(base.options)
     out = [
-        ClusterSpec(
-            name=export.cluster,
-            connect_timeout=export.connect_timeout,
-            endpoints=export.endpoints,
-            discovery=export.discovery,
+        # A discovery-chain cluster, as Consul builds a sidecar's upstream ones; no TLS:
+        # the gateway passes TCP exports through without terminating them.
+        discovery_chain_cluster(
+            export.cluster,
+            export.connect_timeout,
+            export.endpoints,
+            export.discovery,
             lb_policy=export.lb_policy,
             least_request_choice_count=export.least_request_choice_count,
-            # A discovery-chain cluster, as Consul builds a sidecar's upstream ones; no
-            # TLS: the gateway passes TCP exports through without terminating them.
-            alt_stat_name=export.cluster,
-            circuit_breakers=True,
-            no_panic_threshold=True,
+            dns_refresh_rate="10s",
         )
         for export in peering.exports
     ]

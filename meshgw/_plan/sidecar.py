@@ -1,18 +1,17 @@
-"""Sidecar proxies (``connect-proxy``): the Envoy clusters, listeners and endpoints Consul
-would give them, with upstreams across datacenters reached as their mesh gateway mode says.
-
-:func:`translate_sidecar` plans, then assembles:
+"""Sidecar proxies (``connect-proxy``): :func:`plan_sidecar` decides everything Consul
+would give one, as a finished :class:`SidecarPlan` of cluster and listener specs that
+:mod:`meshgw._envoy` turns into dicts (the assembler is :mod:`meshgw._translation`):
 
 * the **inbound** side: ``public_listener:<addr>:<port>`` (the destination's intentions as
   an RBAC filter (:mod:`meshgw._plan.rbac`), then ``tcp_proxy`` -- or an HTTP connection
   manager with the HTTP RBAC filter for ``http``/``http2``/``grpc`` -- to ``local_app``)
   and the ``local_app`` cluster;
 * per **upstream**: a listener on its local bind address, the clusters of its discovery
-  chain (:mod:`meshgw.chain`; one per target, behind an aggregate cluster when the
-  resolver fails over) and their endpoints, chosen per target by the resolved mesh
-  gateway mode (:mod:`meshgw.modes`): the target's instances (LAN address in the local
-  datacenter, WAN-preferred elsewhere), the local datacenter's mesh gateways (LAN), or the
-  target datacenter's / peer's mesh gateways (WAN).
+  chain (one per target, behind an aggregate cluster when the resolver fails over) and
+  their endpoints, chosen per target by the resolved mesh gateway mode: the target's
+  instances (LAN address in the local datacenter, WAN-preferred elsewhere), the local
+  datacenter's mesh gateways (LAN), or the target datacenter's / peer's mesh gateways
+  (WAN).
 
 docs/sidecar.md describes the output and where it deliberately differs from Consul.
 """
@@ -21,35 +20,38 @@ from __future__ import annotations
 
 import functools
 import json
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import attrs
 
-from meshgw._envoy.endpoints import Endpoint, cluster_load_assignment
-from meshgw._envoy.rbac import (
-    NETWORK_RBAC_FILTER,
-    RbacPolicy,
-    http_rbac_filter,
-    network_rbac_filter,
+from meshgw._envoy.clusters import (
+    AnyClusterSpec,
+    CircuitBreakers,
+    ClusterSpec,
+    Discovery,
+    OutlierDetection,
+    RawClusterSpec,
+    UpstreamTls,
+    aggregate_cluster,
 )
-from meshgw._envoy.resources import (
-    AGGREGATE_CLUSTER_TYPE,
-    HCM_TYPE,
-    HTTP_PROTOCOL_OPTIONS_TYPE,
-    ROUTER_TYPE,
-    eds_config,
-    socket_address,
-    tcp_proxy_filter,
-    typed,
+from meshgw._envoy.endpoints import Endpoint, eds_service_name
+from meshgw._envoy.listeners import (
+    AnyListenerSpec,
+    FilterChainSpec,
+    HttpSpec,
+    ListenerSpec,
+    RawListenerSpec,
 )
-from meshgw._envoy.tls import TlsContexts, TlsIdentity, uri_san_exact, uri_san_prefix
+from meshgw._envoy.rbac import RbacPolicy
+from meshgw._envoy.tls import SanMatcher, TlsContexts, TlsIdentity, uri_san_exact, uri_san_prefix
 from meshgw._filters import compile_filter
+from meshgw._plan.chaincluster import discovery_chain_cluster
+from meshgw._plan.discovery import choose_discovery
 from meshgw._plan.rbac import inbound_rbac
 from meshgw._resolve import chain as chains
-from meshgw._resolve.catalog import HEALTHY, UNHEALTHY, CatalogView, Instance, catalog_view
-from meshgw._resolve.chain import ChainTarget, compile_chain
+from meshgw._resolve.catalog import HEALTHY, UNHEALTHY, CatalogView, Instance
+from meshgw._resolve.chain import ChainTarget, DiscoveryChain, compile_chain
 from meshgw._resolve.intentions import inbound_policy
 from meshgw._resolve.memo import per_mesh
 from meshgw._resolve.modes import (
@@ -59,8 +61,7 @@ from meshgw._resolve.modes import (
     resolve_mode,
     resolve_target_mode,
 )
-from meshgw._values import is_ip
-from meshgw.errors import LookupFailed, MeshgwWarning, TranslationError, UsageError
+from meshgw.errors import LookupFailed, TranslationError
 from meshgw.model._options import ProxyOptions, UpstreamOptions, proxy_options, upstream_options
 from meshgw.model.common import ProxyMode, ServiceKind
 from meshgw.model.entries import Limits, PassiveHealthCheck, UpstreamConfig
@@ -88,12 +89,13 @@ from meshgw.naming import (
     upstream_stat_prefix,
 )
 
-__all__ = ["EndpointsForm", "MissingPolicy", "translate_sidecar"]
+__all__ = ["MISSING_POLICIES", "MissingPolicy", "SidecarPlan", "plan_sidecar"]
 
-#: ``"eds"``: endpoints as ClusterLoadAssignments for an xDS server; ``"static"``: inline.
-EndpointsForm = Literal["eds", "static"]
-#: What to do when an upstream cannot be given endpoints: raise, or warn and leave it empty.
+#: What to do when an upstream cannot be given endpoints (no gateway for its mode, a
+#: prepared query): ``"error"`` raises TranslationError; ``"warn"`` gives its cluster an
+#: empty load assignment and records a warning.
 MissingPolicy = Literal["error", "warn"]
+MISSING_POLICIES: tuple[MissingPolicy, ...] = ("error", "warn")
 
 _DEFAULT = "default"
 _PREPARED_QUERY = "prepared_query"
@@ -101,65 +103,76 @@ _PREPARED_QUERY = "prepared_query"
 _ROUTING_KINDS = frozenset({"service-router", "service-splitter"})
 _HTTP_PROTOCOLS = frozenset({"http", "http2", "grpc"})
 _HTTP2_PROTOCOLS = frozenset({"http2", "grpc"})
-_HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _DEFAULT_TIMEOUT_MS = 5000
-# Consul's configureClusterWithHostnames. (Consul also sets dns_refresh_rate 10s, which
-# Envoy 1.40 deprecates: meshgw leaves Envoy's default refresh rate.)
-_DNS_LOOKUP_FAMILY = "V4_ONLY"
 
 
-def translate_sidecar(
-    service: Service,
-    mesh: Mesh,
-    *,
-    endpoints: EndpointsForm = "eds",
-    missing: MissingPolicy = "error",
-) -> dict[str, list[dict[str, Any]]]:
-    """Translate a ``connect-proxy`` registration into Envoy v3 resources.
+@attrs.frozen
+class SidecarPlan:
+    """Everything :func:`meshgw.translate` emits for one sidecar proxy.
 
-    Returns ``{"clusters", "listeners", "endpoints"}`` (snake_case proto-JSON; clusters
-    and listeners sorted by name, ClusterLoadAssignments by ``cluster_name``). With
-    ``endpoints="static"`` every EDS cluster carries its endpoints inline (``STATIC``)
-    and ``endpoints`` is empty.
+    ``inbound_rbac`` is the policy of the public listener's RBAC filter. ``clusters``
+    and ``listeners`` are complete and distinct by name (two upstreams reaching one
+    target share its cluster). ``warnings`` are the messages to emit, in order.
+    ``static_refusal`` is why the proxy cannot be given ``endpoints="static"`` (``""``
+    when it can).
+    """
+
+    service: Service
+    owner: str
+    inbound_rbac: RbacPolicy
+    clusters: tuple[AnyClusterSpec, ...]
+    listeners: tuple[AnyListenerSpec, ...]
+    warnings: tuple[str, ...] = ()
+    static_refusal: str = ""
+
+
+def plan_sidecar(
+    service: Service, mesh: Mesh, *, view: CatalogView, missing: MissingPolicy = "error"
+) -> SidecarPlan:
+    """Decide what the ``connect-proxy`` registration ``service`` needs from ``mesh``
+    (``view``: the mesh's :func:`~meshgw._resolve.catalog.catalog_view`).
 
     Raises :class:`~meshgw.errors.TranslationError` when an upstream's mode needs mesh
     gateways that the catalog does not have, for a prepared-query upstream (meshgw
     cannot run queries offline), an unknown peer, or an unusable configuration. With
     ``missing="warn"`` the gateway and prepared-query cases instead give the cluster an
-    empty ClusterLoadAssignment and emit a :class:`~meshgw.errors.MeshgwWarning`.
+    empty ClusterLoadAssignment and record a warning.
     """
-    if endpoints not in ("eds", "static"):
-        raise UsageError(f"endpoints must be 'eds' or 'static', not {endpoints!r}")
-    if missing not in ("error", "warn"):
-        raise UsageError(f"missing must be 'error' or 'warn', not {missing!r}")
-    ctx = _Context.create(service, mesh, missing)
-    if endpoints == "static" and ctx.tls.sds_over_ads and ctx.proxy.upstreams:
-        # Static clusters are initialised before Envoy's ADS stream exists; an SDS
-        # subscription over ADS from one crashes Envoy (envoyproxy/envoy#15517).
-        raise TranslationError(
-            f"{ctx.sid!r}: endpoints='static' makes every upstream cluster STATIC, and "
-            'Envoy cannot fetch their secrets over ADS (mesh_tls sds_cluster = "ads"; '
-            "envoyproxy/envoy#15517): use endpoints='eds', or name an SDS cluster"
-        )
-    out = _Output()
-    _inbound(ctx, out)
+    ctx = _Context.create(service, mesh, view, missing)
+    resources = _Resources()
+    inbound_rbac = _inbound_rbac(ctx)
+    resources.add(_inbound(ctx, inbound_rbac))
     for i, upstream in enumerate(ctx.proxy.upstreams):
         try:
-            _upstream(ctx, upstream, out)
+            part = _upstream(ctx, upstream)
         except TranslationError as exc:
             # The field path, so that whoever reports it can point at the upstream.
             raise TranslationError(f"proxy.upstreams[{i}]: {exc}") from None
+        resources.add(part)
     if ctx.transparent:
         ctx.warn(
             f"{ctx.sid!r} is in transparent proxy mode: meshgw translates its explicit "
             "upstreams only; the outbound listener that captures other traffic is not "
             "generated"
         )
-    result = out.result(static=endpoints == "static")
-    # Emitted at the end, in order, so that they point at the caller's line.
-    for message in ctx.messages:
-        warnings.warn(message, MeshgwWarning, stacklevel=2)
-    return result
+    static_refusal = ""
+    if ctx.tls.sds_over_ads and ctx.proxy.upstreams:
+        # Static clusters are initialised before Envoy's ADS stream exists; an SDS
+        # subscription over ADS from one crashes Envoy (envoyproxy/envoy#15517).
+        static_refusal = (
+            f"{ctx.sid!r}: endpoints='static' makes every upstream cluster STATIC, and "
+            'Envoy cannot fetch their secrets over ADS (mesh_tls sds_cluster = "ads"; '
+            "envoyproxy/envoy#15517): use endpoints='eds', or name an SDS cluster"
+        )
+    return SidecarPlan(
+        service=service,
+        owner=f"connect-proxy {ctx.sid!r}",
+        inbound_rbac=inbound_rbac,
+        clusters=tuple(resources.clusters.values()),
+        listeners=tuple(resources.listeners.values()),
+        warnings=tuple(ctx.messages),
+        static_refusal=static_refusal,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -169,7 +182,7 @@ def translate_sidecar(
 
 @attrs.frozen
 class _Context:
-    """The proxy being translated, its merged options and the mesh indexes."""
+    """The proxy being planned, its merged options and the mesh indexes."""
 
     service: Service
     mesh: Mesh
@@ -188,7 +201,9 @@ class _Context:
     messages: list[str] = attrs.field(factory=list)
 
     @classmethod
-    def create(cls, service: Service, mesh: Mesh, missing: MissingPolicy) -> _Context:
+    def create(
+        cls, service: Service, mesh: Mesh, view: CatalogView, missing: MissingPolicy
+    ) -> _Context:
         sid = service.id or service.name
         # == rather than "is": models built in code may hold plain strings.
         if service.kind != ServiceKind.CONNECT_PROXY:
@@ -208,7 +223,7 @@ class _Context:
         return cls(
             service=service,
             mesh=mesh,
-            view=catalog_view(mesh),
+            view=view,
             proxy=proxy,
             sid=sid,
             downstream=downstream,
@@ -216,14 +231,14 @@ class _Context:
             partition=partition,
             datacenter=mesh.datacenter,
             options=options,
-            tls=TlsContexts(mesh.tls, identity),
+            tls=TlsContexts.create(mesh.tls, identity),
             missing=missing,
             transparent=_proxy_mode(proxy, mesh, downstream, partition) == ProxyMode.TRANSPARENT,
             routed=per_mesh(mesh, "routed_services", _routed_services),
         )
 
     def warn(self, message: str) -> None:
-        """Record a warning; translate_sidecar emits them once the result is built."""
+        """Record a warning for the plan."""
         self.messages.append(message)
 
     def peer(self, name: str, what: str) -> Peer:
@@ -269,75 +284,54 @@ def _proxy_mode(proxy: Proxy, mesh: Mesh, downstream: str, partition: str) -> Pr
 
 
 # --------------------------------------------------------------------------------------
-# Output
+# Collecting the resources of the inbound side and every upstream
 # --------------------------------------------------------------------------------------
 
 
-class _Output:
-    """Resources as they are produced; duplicates are merged, conflicts refused."""
+@attrs.frozen
+class _Part:
+    """What one side of the proxy (the inbound side, or one upstream) needs: ``who`` it
+    is (for messages), its clusters, and its listener bound to ``bind``."""
 
-    __slots__ = ("binds", "clas", "clusters", "listeners", "owner")
+    who: str
+    clusters: tuple[AnyClusterSpec, ...]
+    listener: AnyListenerSpec
+    bind: str
+
+
+class _Resources:
+    """The parts' resources by name; a cluster two parts need alike is kept once, and
+    anything else two parts share is refused."""
+
+    __slots__ = ("binds", "clusters", "listeners", "owner")
 
     def __init__(self) -> None:
-        self.clusters: dict[str, dict[str, Any]] = {}
-        self.clas: dict[str, dict[str, Any]] = {}
-        self.listeners: dict[str, dict[str, Any]] = {}
+        self.clusters: dict[str, AnyClusterSpec] = {}
+        self.listeners: dict[str, AnyListenerSpec] = {}
         self.owner: dict[str, str] = {}
         self.binds: dict[str, str] = {}
 
-    def cluster(self, cluster: dict[str, Any], cla: dict[str, Any] | None, who: str) -> None:
-        name = str(cluster.get("name", ""))
-        previous = self.clusters.get(name)
-        if previous is not None:
-            # Two upstreams reaching the same target share its cluster (Consul keys
-            # clusters by name); differing definitions would make one silently lose.
-            if previous != cluster or self.clas.get(name) != cla:
+    def add(self, part: _Part) -> None:
+        for spec in part.clusters:
+            previous = self.clusters.get(spec.name)
+            if previous is None:
+                self.clusters[spec.name] = spec
+                self.owner[spec.name] = part.who
+            elif previous != spec:
+                # Two upstreams reaching the same target share its cluster (Consul keys
+                # clusters by name); differing definitions would make one silently lose.
                 raise TranslationError(
-                    f"{who} and {self.owner[name]} both define cluster {name!r} "
-                    "differently (different upstream config for the same target)"
+                    f"{part.who} and {self.owner[spec.name]} both define cluster "
+                    f"{spec.name!r} differently (different upstream config for the same target)"
                 )
-            return
-        self.clusters[name] = cluster
-        self.owner[name] = who
-        if cla is not None:
-            self.clas[str(cla["cluster_name"])] = cla
-
-    def listener(self, listener: dict[str, Any], bind: str, who: str) -> None:
-        name = str(listener.get("name", ""))
-        for key, kind in ((name, "listener name"), (bind, "address")):
+        name = part.listener.name
+        for key, kind in ((name, "listener name"), (part.bind, "address")):
             if key in self.binds:
-                raise TranslationError(f"{who} and {self.binds[key]} use the same {kind} {key}")
-            self.binds[key] = who
-        self.listeners[name] = listener
-
-    def result(self, *, static: bool) -> dict[str, list[dict[str, Any]]]:
-        clusters = [self.clusters[name] for name in sorted(self.clusters)]
-        if static:
-            inlined = []
-            for cluster in clusters:
-                cla = self.clas.get(_eds_name(cluster))
-                if cluster.get("type") == "EDS" and cla is not None:
-                    cluster = {
-                        k: v for k, v in cluster.items() if k not in ("type", "eds_cluster_config")
-                    }
-                    cluster["type"] = "STATIC"
-                    cluster["load_assignment"] = cla
-                inlined.append(cluster)
-            clusters, endpoints = inlined, []
-        else:
-            endpoints = [self.clas[name] for name in sorted(self.clas)]
-        return {
-            "clusters": clusters,
-            "listeners": [self.listeners[name] for name in sorted(self.listeners)],
-            "endpoints": endpoints,
-        }
-
-
-def _eds_name(cluster: Mapping[str, Any]) -> str:
-    eds = cluster.get("eds_cluster_config")
-    if isinstance(eds, Mapping) and eds.get("service_name"):
-        return str(eds["service_name"])
-    return str(cluster.get("name", ""))
+                raise TranslationError(
+                    f"{part.who} and {self.binds[key]} use the same {kind} {key}"
+                )
+            self.binds[key] = part.who
+        self.listeners[name] = part.listener
 
 
 # --------------------------------------------------------------------------------------
@@ -345,7 +339,15 @@ def _eds_name(cluster: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _inbound(ctx: _Context, out: _Output) -> None:
+def _inbound_rbac(ctx: _Context) -> RbacPolicy:
+    """The destination service's intentions as the public listener's RBAC policy."""
+    policy = inbound_policy(ctx.mesh, ctx.downstream, ctx.namespace, ctx.partition)
+    for message in policy.skipped:
+        ctx.warn(f"{ctx.sid!r}: {message}")
+    return inbound_rbac(policy, http=ctx.options.protocol in _HTTP_PROTOCOLS)
+
+
+def _inbound(ctx: _Context, rbac: RbacPolicy) -> _Part:
     opts = ctx.options
     # Consul's makeInboundListener: bind_address, else the registration's address, else
     # every interface.
@@ -357,55 +359,52 @@ def _inbound(ctx: _Context, out: _Output) -> None:
             "(set the registration's port or proxy.config bind_port)"
         )
     name = listener_name(PUBLIC_LISTENER, address, port)
-    http = opts.protocol in _HTTP_PROTOCOLS
-    rbac = _inbound_rbac(ctx, http=http)
+    listener: AnyListenerSpec
     if opts.envoy_public_listener_json:
-        listener = _public_listener_from_json(
-            ctx, opts.envoy_public_listener_json, name, rbac, http=http
+        listener = _public_listener_from_json(ctx, opts.envoy_public_listener_json, name, rbac)
+    else:
+        # An HTTP service enforces its intentions in the HTTP connection manager (where
+        # L7 permissions apply); a TCP one with the network filter in front of tcp_proxy.
+        http = _http(opts.protocol, PUBLIC_LISTENER, rbac=rbac)
+        chain = FilterChainSpec(
+            stat_prefix=PUBLIC_LISTENER,
+            cluster=LOCAL_APP_CLUSTER,
+            rbac=rbac if http is None else None,
+            rbac_stat_prefix=CONNECT_AUTHZ_STAT_PREFIX,
+            http=http,
+            tls=ctx.tls,
+        )
+        listener = ListenerSpec(
+            name=name,
+            address=address,
+            port=port,
+            filter_chains=(chain,),
+            tls_inspector=False,
+            traffic_direction="INBOUND",
+        )
+    cluster: AnyClusterSpec
+    if opts.envoy_local_cluster_json:
+        value = _resource_from_json(opts.envoy_local_cluster_json, "envoy_local_cluster_json")
+        cluster = RawClusterSpec(
+            name=str(value.setdefault("name", LOCAL_APP_CLUSTER)), text=json.dumps(value)
         )
     else:
-        if http:
-            terminal = _http_connection_manager(
-                PUBLIC_LISTENER,
-                PUBLIC_LISTENER,
-                LOCAL_APP_CLUSTER,
-                opts.protocol,
-                authz=http_rbac_filter(rbac),
-            )
-            filters = [terminal]
-        else:
-            filters = [
-                network_rbac_filter(rbac, CONNECT_AUTHZ_STAT_PREFIX),
-                tcp_proxy_filter(PUBLIC_LISTENER, LOCAL_APP_CLUSTER),
-            ]
-        listener = {
-            "name": name,
-            "address": socket_address(address, port),
-            "filter_chains": [{"filters": filters, "transport_socket": ctx.tls.downstream()}],
-            "traffic_direction": "INBOUND",
-        }
-    out.listener(listener, f"{address}:{port}", "the public listener")
-
-    if opts.envoy_local_cluster_json:
-        cluster = _resource_from_json(opts.envoy_local_cluster_json, "envoy_local_cluster_json")
-        cluster.setdefault("name", LOCAL_APP_CLUSTER)
-    else:
         cluster = _local_app_cluster(ctx)
-    out.cluster(cluster, None, "the local app")
+    return _Part("the public listener", (cluster,), listener, f"{address}:{port}")
 
 
-def _inbound_rbac(ctx: _Context, *, http: bool) -> RbacPolicy:
-    """The destination service's intentions as the public listener's RBAC policy."""
-    policy = inbound_policy(ctx.mesh, ctx.downstream, ctx.namespace, ctx.partition)
-    for message in policy.skipped:
-        ctx.warn(f"{ctx.sid!r}: {message}")
-    return inbound_rbac(policy, http=http)
+def _http(protocol: str, route_name: str, *, rbac: RbacPolicy | None = None) -> HttpSpec | None:
+    """The HTTP connection manager for an HTTP-like ``protocol`` (with the HTTP RBAC
+    filter enforcing ``rbac``), else None (TCP)."""
+    if protocol not in _HTTP_PROTOCOLS:
+        return None
+    return HttpSpec(route_name=route_name, http2=protocol in _HTTP2_PROTOCOLS, rbac=rbac)
 
 
-def _local_app_cluster(ctx: _Context) -> dict[str, Any]:
+def _local_app_cluster(ctx: _Context) -> ClusterSpec:
     proxy = ctx.proxy
     if proxy.local_service_socket_path:
-        address: dict[str, Any] = {"pipe": {"path": proxy.local_service_socket_path}}
+        endpoint = Endpoint(proxy.local_service_socket_path, 0, pipe=True)
     else:
         port = proxy.local_service_port or _destination_port(ctx)
         if port < 1:
@@ -413,19 +412,15 @@ def _local_app_cluster(ctx: _Context) -> dict[str, Any]:
                 f"connect-proxy {ctx.sid!r} has no proxy.local_service_port (and its "
                 f"destination service {ctx.downstream!r} is not registered with a port)"
             )
-        address = socket_address(proxy.local_service_address or "127.0.0.1", port)
-    cluster: dict[str, Any] = {
-        "name": LOCAL_APP_CLUSTER,
-        "type": "STATIC",
-        "connect_timeout": ms_duration(ctx.options.local_connect_timeout_ms),
-        "load_assignment": {
-            "cluster_name": LOCAL_APP_CLUSTER,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address}}]}],
-        },
-    }
-    if ctx.options.protocol in _HTTP2_PROTOCOLS:
-        cluster["typed_extension_protocol_options"] = _http2_protocol_options()
-    return cluster
+        endpoint = Endpoint(proxy.local_service_address or "127.0.0.1", port)
+    return ClusterSpec(
+        name=LOCAL_APP_CLUSTER,
+        connect_timeout=ms_duration(ctx.options.local_connect_timeout_ms),
+        endpoints=(endpoint,),
+        discovery="STATIC",
+        outlier_detection=None,
+        http2=ctx.options.protocol in _HTTP2_PROTOCOLS,
+    )
 
 
 def _destination_port(ctx: _Context) -> int:
@@ -449,12 +444,12 @@ def _routed_services(mesh: Mesh) -> frozenset[str]:
 
 
 def _public_listener_from_json(
-    ctx: _Context, text: str, name: str, rbac: RbacPolicy, *, http: bool
-) -> dict[str, Any]:
-    """The ``envoy_public_listener_json`` escape hatch, with the connect filters added as
-    Consul does: for an HTTP service the HTTP RBAC filter first in every HTTP connection
-    manager (when every chain has one), else the network RBAC filter first in every
-    chain; and the mTLS transport socket unless some chain already has one."""
+    ctx: _Context, text: str, name: str, rbac: RbacPolicy
+) -> RawListenerSpec:
+    """The ``envoy_public_listener_json`` escape hatch; the builder adds the connect
+    filters as Consul does: for an HTTP service the HTTP RBAC filter first in every HTTP
+    connection manager (when every chain has one), else the network RBAC filter first in
+    every chain; and the mTLS transport socket unless some chain already has one."""
     listener = _resource_from_json(text, "envoy_public_listener_json")
     listener.setdefault("name", name)
     chains = listener.get("filter_chains", listener.get("filterChains"))
@@ -462,55 +457,23 @@ def _public_listener_from_json(
         raise TranslationError(
             f"{ctx.sid!r}: envoy_public_listener_json must have at least one filter chain"
         )
-    has_tls = any(
-        isinstance(chain, Mapping) and ("transport_socket" in chain or "transportSocket" in chain)
-        for chain in chains
-    )
     for chain in chains:
         if not isinstance(chain, dict):
             raise TranslationError(
                 f"{ctx.sid!r}: envoy_public_listener_json filter chains must be objects"
             )
-        filters = chain.setdefault("filters", [])
-        if not isinstance(filters, list):
+        if not isinstance(chain.get("filters", []), list):
             raise TranslationError(
                 f"{ctx.sid!r}: envoy_public_listener_json filters must be a list"
             )
-    if not (http and _inject_http_rbac(chains, http_rbac_filter(rbac))):
-        for chain in chains:
-            filters = chain["filters"]
-            if not any(
-                isinstance(f, Mapping) and f.get("name") == NETWORK_RBAC_FILTER for f in filters
-            ):
-                filters.insert(0, network_rbac_filter(rbac, CONNECT_AUTHZ_STAT_PREFIX))
-    if not has_tls:
-        for chain in chains:
-            chain["transport_socket"] = ctx.tls.downstream()
-    return listener
-
-
-_HCM_NAMES = ("envoy.filters.network.http_connection_manager", "envoy.http_connection_manager")
-
-
-def _inject_http_rbac(chains: list[dict[str, Any]], authz: dict[str, Any]) -> bool:
-    """Consul's injectHTTPFilterOnFilterChains: ``authz`` first in the HTTP filters of the
-    connection manager of every chain; ``False`` (nothing changed) unless every chain has
-    one."""
-    managers = []
-    for chain in chains:
-        found = [
-            f.get("typed_config", f.get("typedConfig"))
-            for f in chain["filters"]
-            if isinstance(f, Mapping) and f.get("name") in _HCM_NAMES
-        ]
-        if not found or not isinstance(found[0], dict):
-            return False
-        managers.append(found[0])
-    for hcm in managers:
-        camel = "httpFilters" in hcm and "http_filters" not in hcm
-        key = "httpFilters" if camel else "http_filters"
-        hcm[key] = [authz, *hcm.get(key, [])]
-    return True
+    return RawListenerSpec(
+        name=str(listener["name"]),
+        text=json.dumps(listener),
+        rbac=rbac,
+        rbac_stat_prefix=CONNECT_AUTHZ_STAT_PREFIX,
+        http_rbac=ctx.options.protocol in _HTTP_PROTOCOLS,
+        tls=ctx.tls,
+    )
 
 
 def _resource_from_json(text: str, option: str) -> dict[str, Any]:
@@ -530,8 +493,8 @@ def _resource_from_json(text: str, option: str) -> dict[str, Any]:
 
 
 @attrs.frozen
-class _TargetPlan:
-    """One upstream cluster: its name, TLS identity and endpoints.
+class _Target:
+    """One upstream target's cluster: its name, TLS identity and endpoints.
 
     ``endpoints`` is ``None`` when they could not be determined (``missing="warn"``):
     the cluster gets an empty ClusterLoadAssignment.
@@ -539,12 +502,12 @@ class _TargetPlan:
 
     cluster: str
     sni: str
-    san: tuple[dict[str, Any], ...]
+    san: tuple[SanMatcher, ...]
     endpoints: tuple[Endpoint, ...] | None
 
 
 @attrs.frozen
-class _ClusterShape:
+class _Shape:
     """What every cluster of one upstream shares."""
 
     connect_timeout: str
@@ -553,20 +516,28 @@ class _ClusterShape:
     kind: Literal["chain", "peered", "query"]
 
 
-def _upstream(ctx: _Context, up: Upstream, out: _Output) -> None:
+@attrs.frozen
+class _Where:
+    """An upstream and how messages name it."""
+
+    upstream: Upstream
+    eid: str
+    who: str
+
+
+def _upstream(ctx: _Context, up: Upstream) -> _Part:
     eid = upstream_envoy_id(
         up.destination_name,
         datacenter=up.datacenter,
         peer=up.destination_peer,
         destination_type=up.destination_type,
     )
-    who = f"upstream {eid!r} of {ctx.sid!r}"
+    where = _Where(up, eid, f"upstream {eid!r} of {ctx.sid!r}")
     if up.destination_type == _PREPARED_QUERY:
-        _query_upstream(ctx, up, eid, who, out)
-    elif up.destination_peer:
-        _peered_upstream(ctx, up, eid, who, out)
-    else:
-        _chain_upstream(ctx, up, eid, who, out)
+        return _query_upstream(ctx, where)
+    if up.destination_peer:
+        return _peered_upstream(ctx, where)
+    return _chain_upstream(ctx, where)
 
 
 def _upstream_config(ctx: _Context, up: Upstream) -> UpstreamOptions:
@@ -625,24 +596,50 @@ def _resolve_target(ctx: _Context, up: Upstream, target: ChainTarget) -> ModeRes
     )
 
 
-def _chain_upstream(ctx: _Context, up: Upstream, eid: str, who: str, out: _Output) -> None:
-    mesh = ctx.mesh
+def _chain_upstream(ctx: _Context, where: _Where) -> _Part:
+    up = where.upstream
+    chain = _compile(ctx, where)
+    opts = _upstream_config(ctx, up)
+    resolutions = [_resolve_target(ctx, up, t) for t in chain.targets]
+    prefix, shape = _chain_shape(ctx, chain, opts, resolutions)
+    if _warn_unmodelled(ctx, where, chain, opts):
+        opts = attrs.evolve(opts, envoy_listener_json="", envoy_cluster_json="")
+        shape = attrs.evolve(shape, options=opts)
+    targets = [
+        _chain_target(ctx, where.who, target, res, prefix)
+        for target, res in zip(chain.targets, resolutions, strict=True)
+    ]
+    clusters, cluster_name = _target_clusters(ctx, targets, shape)
+    stat = upstream_stat_prefix(chain.service, chain.namespace, chain.partition, chain.datacenter)
+    return _outbound(where, stat, cluster_name, shape, clusters)
+
+
+def _compile(ctx: _Context, where: _Where) -> DiscoveryChain:
+    up = where.upstream
     try:
-        chain = compile_chain(
-            mesh,
+        return compile_chain(
+            ctx.mesh,
             up.destination_name,
             namespace=up.destination_namespace or ctx.namespace,
             partition=up.destination_partition or ctx.partition,
             datacenter=up.datacenter or ctx.datacenter,
         )
     except TranslationError as exc:
-        raise TranslationError(f"{who}: {exc}") from None
-    opts = _upstream_config(ctx, up)
-    resolutions = [_resolve_target(ctx, up, t) for t in chain.targets]
+        raise TranslationError(f"{where.who}: {exc}") from None
 
-    # Consul's chain compiler records what the upstream's overrides changed; the cluster
-    # names then carry a hash of exactly those overrides (naming.customization_hash).
-    chain_protocol = chains.chain_protocol(mesh, chain.service, chain.partition)
+
+def _chain_shape(
+    ctx: _Context,
+    chain: DiscoveryChain,
+    opts: UpstreamOptions,
+    resolutions: Sequence[ModeResolution],
+) -> tuple[str, _Shape]:
+    """The cluster-name prefix and the shape of a chain upstream's clusters.
+
+    Consul's chain compiler records what the upstream's overrides changed; the cluster
+    names then carry a hash of exactly those overrides (naming.customization_hash).
+    """
+    chain_protocol = chains.chain_protocol(ctx.mesh, chain.service, chain.partition)
     protocol_customized = bool(opts.protocol) and opts.protocol != chain_protocol
     timeout_ns = chain.connect_timeout_ns
     timeout_customized = False
@@ -657,74 +654,73 @@ def _chain_upstream(ctx: _Context, up: Upstream, eid: str, who: str, out: _Outpu
             opts.protocol if protocol_customized else "",
             timeout_ns if timeout_customized else 0,
         )
-    shape = _ClusterShape(
+    shape = _Shape(
         connect_timeout=ns_duration(timeout_ns),
         protocol=opts.protocol or chain_protocol,
         options=opts,
         kind="chain",
     )
+    return prefix, shape
 
-    plans = [
-        _chain_target_plan(ctx, who, target, res, prefix)
-        for target, res in zip(chain.targets, resolutions, strict=True)
-    ]
-    base = plans[0].cluster
-    stat = upstream_stat_prefix(chain.service, chain.namespace, chain.partition, chain.datacenter)
 
+def _warn_unmodelled(
+    ctx: _Context, where: _Where, chain: DiscoveryChain, opts: UpstreamOptions
+) -> bool:
+    """Warn about what meshgw does not model for this chain; True when the upstream's
+    escape hatches must be ignored (as Consul ignores them for a non-default chain)."""
     routed = chain.service in ctx.routed
     if routed:
         ctx.warn(
-            f"{who}: the service-router / service-splitter of {chain.service!r} is not "
+            f"{where.who}: the service-router / service-splitter of {chain.service!r} is not "
             "modelled by meshgw: all traffic goes to the service-resolver's targets"
         )
     escape = bool(opts.envoy_listener_json or opts.envoy_cluster_json)
     if escape and (routed or not chain.default):
         ctx.warn(
-            f"{who}: envoy_listener_json / envoy_cluster_json ignored because a "
+            f"{where.who}: envoy_listener_json / envoy_cluster_json ignored because a "
             f"discovery chain (service-resolver, -router or -splitter) exists for "
             f"{chain.service!r} (as Consul does)"
         )
-        opts = attrs.evolve(opts, envoy_listener_json="", envoy_cluster_json="")
-        shape = attrs.evolve(shape, options=opts)
+        return True
+    return False
 
-    if len(plans) == 1:
-        cluster_name = _emit_target_cluster(ctx, out, who, plans[0], base, shape)
-    else:
-        children = []
-        for index, plan in enumerate(plans):
-            child = failover_target_name(index, base)
-            _emit_target_cluster(ctx, out, who, plan, child, shape)
-            children.append(child)
-        aggregate = {
-            "name": base,
-            "alt_stat_name": base,
-            "cluster_type": {
-                "name": "envoy.clusters.aggregate",
-                "typed_config": typed(AGGREGATE_CLUSTER_TYPE, clusters=children),
-            },
-            "connect_timeout": shape.connect_timeout,
-            "lb_policy": "CLUSTER_PROVIDED",
-        }
-        out.cluster(aggregate, None, who)
-        cluster_name = base
-    _emit_listener(ctx, out, up, eid, who, stat, cluster_name, shape)
+
+def _target_clusters(
+    ctx: _Context, targets: Sequence[_Target], shape: _Shape
+) -> tuple[tuple[AnyClusterSpec, ...], str]:
+    """The clusters of a chain's targets and the name the listener sends to: the one
+    target's cluster, or an aggregate cluster over one cluster per failover target."""
+    base = targets[0].cluster
+    if len(targets) == 1:
+        return _single(_target_cluster(ctx, targets[0], base, shape))
+    children = [failover_target_name(index, base) for index in range(len(targets))]
+    clusters = [
+        _target_cluster(ctx, target, child, shape)
+        for target, child in zip(targets, children, strict=True)
+    ]
+    clusters.append(aggregate_cluster(base, children, shape.connect_timeout))
+    return tuple(clusters), base
+
+
+def _single(spec: AnyClusterSpec) -> tuple[tuple[AnyClusterSpec, ...], str]:
+    return (spec,), spec.name
 
 
 # A proxy has few distinct override combinations; the hash is pure, so cache it.
 _customization_hash = functools.lru_cache(maxsize=256)(customization_hash)
 
 
-def _chain_target_plan(
+def _chain_target(
     ctx: _Context,
     who: str,
     target: ChainTarget,
     res: ModeResolution,
     prefix: str,
-) -> _TargetPlan:
+) -> _Target:
     mesh = ctx.mesh
     if target.peer:
         peer = ctx.peer(target.peer, who)
-        return _peer_plan(ctx, who, target, res, peer, prefix=prefix)
+        return _peer_target(ctx, who, target, res, peer, prefix=prefix)
     td = mesh.trust_domain
     name = service_sni(
         target.service, target.namespace, target.partition, target.datacenter, td, target.subset
@@ -732,7 +728,7 @@ def _chain_target_plan(
     sd = mesh.service_defaults(target.service, target.partition)
     sni = sd.external_sni if sd is not None and sd.external_sni else name
     san = spiffe_id(target.service, target.namespace, target.partition, target.datacenter, td)
-    return _TargetPlan(
+    return _Target(
         cluster=customized_cluster_name(prefix, name),
         sni=sni,
         san=(uri_san_exact(san),),
@@ -740,7 +736,7 @@ def _chain_target_plan(
     )
 
 
-def _peer_plan(
+def _peer_target(
     ctx: _Context,
     who: str,
     target: ChainTarget,
@@ -748,7 +744,7 @@ def _peer_plan(
     peer: Peer,
     *,
     prefix: str = "",
-) -> _TargetPlan:
+) -> _Target:
     if not peer.trust_domain:
         raise TranslationError(f"{who}: peer {peer.name!r} has no trust_domain")
     if not peer.datacenter:
@@ -767,7 +763,7 @@ def _peer_plan(
     san = spiffe_id(
         target.service, target.namespace, remote_partition, peer.datacenter, peer.trust_domain
     )
-    return _TargetPlan(
+    return _Target(
         cluster=customized_cluster_name(prefix, name),
         sni=sni,
         san=(uri_san_exact(san),),
@@ -775,23 +771,24 @@ def _peer_plan(
     )
 
 
-def _peered_upstream(ctx: _Context, up: Upstream, eid: str, who: str, out: _Output) -> None:
-    peer = ctx.peer(up.destination_peer, who)
+def _peered_upstream(ctx: _Context, where: _Where) -> _Part:
+    up = where.upstream
+    peer = ctx.peer(up.destination_peer, where.who)
     opts = _upstream_config(ctx, up)
     res = resolve_mode(ctx.service, up, ctx.mesh)
     namespace = up.destination_namespace or _DEFAULT
     target = ChainTarget(up.destination_name, namespace, ctx.partition, "", peer.name)
-    plan = _peer_plan(ctx, who, target, res, peer)
+    planned = _peer_target(ctx, where.who, target, res, peer)
     exported = _peer_service_protocol(peer, up.destination_name, namespace)
-    shape = _ClusterShape(
+    shape = _Shape(
         connect_timeout=ms_duration(opts.connect_timeout_ms or _DEFAULT_TIMEOUT_MS),
         protocol=opts.protocol or exported or "tcp",
         options=opts,
         kind="peered",
     )
-    cluster_name = _emit_target_cluster(ctx, out, who, plan, plan.cluster, shape)
+    clusters, cluster_name = _single(_target_cluster(ctx, planned, planned.cluster, shape))
     stat = upstream_peered_stat_prefix(up.destination_name, namespace, peer.name)
-    _emit_listener(ctx, out, up, eid, who, stat, cluster_name, shape)
+    return _outbound(where, stat, cluster_name, shape, clusters)
 
 
 def _peer_service_protocol(peer: Peer, service: str, namespace: str) -> str:
@@ -801,9 +798,10 @@ def _peer_service_protocol(peer: Peer, service: str, namespace: str) -> str:
     return ""
 
 
-def _query_upstream(ctx: _Context, up: Upstream, eid: str, who: str, out: _Output) -> None:
+def _query_upstream(ctx: _Context, where: _Where) -> _Part:
+    up = where.upstream
     message = (
-        f"{who} is a prepared query: meshgw cannot evaluate prepared queries offline "
+        f"{where.who} is a prepared query: meshgw cannot evaluate prepared queries offline "
         "(their results depend on live health and query definitions)"
     )
     if ctx.missing == "error":
@@ -814,21 +812,21 @@ def _query_upstream(ctx: _Context, up: Upstream, eid: str, who: str, out: _Outpu
     opts = _upstream_config(ctx, up)
     # Consul lists the SPIFFE ID of every service the query returned; offline the
     # results are unknown, so any service of this trust domain is accepted.
-    plan = _TargetPlan(
+    planned = _Target(
         cluster=name,
         sni=name,
         san=(uri_san_prefix(f"spiffe://{ctx.mesh.trust_domain}/"),),
         endpoints=None,
     )
-    shape = _ClusterShape(
+    shape = _Shape(
         connect_timeout=ms_duration(opts.connect_timeout_ms or _DEFAULT_TIMEOUT_MS),
         protocol=opts.protocol or "tcp",
         options=opts,
         kind="query",
     )
-    cluster_name = _emit_target_cluster(ctx, out, who, plan, name, shape)
+    clusters, cluster_name = _single(_target_cluster(ctx, planned, name, shape))
     stat = upstream_prepared_query_stat_prefix(up.destination_name, up.datacenter)
-    _emit_listener(ctx, out, up, eid, who, stat, cluster_name, shape)
+    return _outbound(where, stat, cluster_name, shape, clusters)
 
 
 # --------------------------------------------------------------------------------------
@@ -973,196 +971,135 @@ def _where(datacenter: str, partition: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _emit_target_cluster(
-    ctx: _Context,
-    out: _Output,
-    who: str,
-    plan: _TargetPlan,
-    name: str,
-    shape: _ClusterShape,
-) -> str:
-    """Add the cluster (and its ClusterLoadAssignment) for ``plan`` under ``name``;
-    returns the name the listener should use."""
-    endpoints = plan.endpoints
-    transport = ctx.tls.upstream(plan.sni, plan.san)
+def _target_cluster(ctx: _Context, target: _Target, name: str, shape: _Shape) -> AnyClusterSpec:
+    """The cluster for ``target`` under ``name``."""
+    tls = UpstreamTls(ctx.tls, target.sni, target.san)
+    # An unknown or empty endpoint set gets an assignment without locality groups.
+    endpoints = target.endpoints or None
     if shape.options.envoy_cluster_json:
-        return _escape_hatch_cluster(out, who, plan, name, shape, transport)
-    cluster: dict[str, Any] = {"name": name}
-    if shape.kind == "chain":
-        cluster["alt_stat_name"] = name
-    if endpoints is not None and any(not is_ip(ep.address) for ep in endpoints):
-        # EDS cannot carry host names: Envoy resolves them itself. Gateways behind one
-        # name are one endpoint (the first one's health), so a single load balancer
-        # stays LOGICAL_DNS (exactly one host); several endpoints need STRICT_DNS.
-        first: dict[tuple[str, int], Endpoint] = {}
-        for ep in endpoints:
-            first.setdefault((ep.address, ep.port), ep)
-        unique = tuple(first.values())
-        cluster["type"] = "LOGICAL_DNS" if len(unique) == 1 else "STRICT_DNS"
-        cluster["load_assignment"] = _cla(name, unique)
-        cluster["dns_lookup_family"] = _DNS_LOOKUP_FAMILY
-        cla_out = None
-    else:
-        cluster["type"] = "EDS"
-        cluster["eds_cluster_config"] = eds_config()
-        cla_out = _cla(name, endpoints)
-    cluster["connect_timeout"] = shape.connect_timeout
-    cluster["circuit_breakers"] = _circuit_breakers(shape.options.limits)
+        return _escape_hatch_cluster(shape.options.envoy_cluster_json, name, tls, endpoints)
+    discovery: Discovery = "EDS"
+    chosen = endpoints
+    if endpoints:
+        discovery, chosen = choose_discovery(endpoints)
+    http2 = shape.protocol in _HTTP2_PROTOCOLS
+    breakers = _circuit_breakers(shape.options.limits)
     outlier = _outlier_detection(shape.options.passive_health_check)
+    if shape.kind == "chain":
+        return discovery_chain_cluster(
+            name,
+            shape.connect_timeout,
+            chosen,
+            discovery,
+            tls=tls,
+            http2=http2,
+            circuit_breakers=breakers,
+            outlier_detection=outlier,
+        )
     if shape.kind == "peered":
         # Consul: health checks of a peer's services do not reach us, so outlier
         # detection may eject every host of the cluster.
-        outlier["max_ejection_percent"] = 100
-    cluster["outlier_detection"] = outlier
-    if shape.kind != "query":
-        cluster["common_lb_config"] = {"healthy_panic_threshold": {}}
-    cluster["transport_socket"] = transport
-    if shape.protocol in _HTTP2_PROTOCOLS:
-        cluster["typed_extension_protocol_options"] = _http2_protocol_options()
-    out.cluster(cluster, cla_out, who)
-    return name
+        outlier = attrs.evolve(outlier, max_ejection_percent=100)
+    return ClusterSpec(
+        name=name,
+        connect_timeout=shape.connect_timeout,
+        endpoints=chosen,
+        discovery=discovery,
+        circuit_breakers=breakers,
+        outlier_detection=outlier,
+        no_panic_threshold=shape.kind != "query",
+        dns_refresh_rate="",
+        tls=tls,
+        http2=http2,
+    )
 
 
 def _escape_hatch_cluster(
-    out: _Output,
-    who: str,
-    plan: _TargetPlan,
-    name: str,
-    shape: _ClusterShape,
-    transport: dict[str, Any],
-) -> str:
+    text: str, name: str, tls: UpstreamTls, endpoints: tuple[Endpoint, ...] | None
+) -> RawClusterSpec:
     """The ``envoy_cluster_json`` escape hatch: the user's cluster, with the mTLS
     transport socket added when it has none (as Consul does), and the target's
     endpoints when it is an EDS cluster."""
-    cluster = _resource_from_json(shape.options.envoy_cluster_json, "envoy_cluster_json")
+    cluster = _resource_from_json(text, "envoy_cluster_json")
     cluster.setdefault("name", name)
-    if "transport_socket" not in cluster and "transportSocket" not in cluster:
-        cluster["transport_socket"] = transport
-    cla = None
-    if cluster.get("type", "EDS") == "EDS" and "load_assignment" not in cluster:
-        cla = _cla(_eds_name(cluster), plan.endpoints)
-    out.cluster(cluster, cla, who)
-    return str(cluster["name"])
-
-
-def _cla(name: str, endpoints: tuple[Endpoint, ...] | None) -> dict[str, Any]:
-    if not endpoints:
-        return {"cluster_name": name, "endpoints": []}
-    return cluster_load_assignment(name, endpoints)
-
-
-def _circuit_breakers(limits: Limits | None) -> dict[str, Any]:
-    if limits is None:
-        return {}
-    threshold = {
-        field: value
-        for field, value in (
-            ("max_connections", limits.max_connections),
-            ("max_pending_requests", limits.max_pending_requests),
-            ("max_requests", limits.max_concurrent_requests),
-        )
-        if value is not None
-    }
-    return {"thresholds": [threshold]} if threshold else {}
-
-
-def _outlier_detection(check: PassiveHealthCheck | None) -> dict[str, Any]:
-    # Consul's ToOutlierDetection: zero interval / max_failures mean "Envoy's default".
-    od: dict[str, Any] = {}
-    if check is None:
-        return od
-    if check.interval:
-        od["interval"] = ns_duration(check.interval)
-    if check.max_failures:
-        od["consecutive_5xx"] = check.max_failures
-    if check.enforcing_consecutive_5xx is not None:
-        od["enforcing_consecutive_5xx"] = check.enforcing_consecutive_5xx
-    if check.max_ejection_percent is not None:
-        od["max_ejection_percent"] = check.max_ejection_percent
-    if check.base_ejection_time is not None:
-        od["base_ejection_time"] = ns_duration(check.base_ejection_time)
-    return od
-
-
-def _http2_protocol_options() -> dict[str, Any]:
-    return {
-        _HTTP_PROTOCOL_OPTIONS: typed(
-            HTTP_PROTOCOL_OPTIONS_TYPE, explicit_http_config={"http2_protocol_options": {}}
-        )
-    }
-
-
-def _http_connection_manager(
-    stat_prefix: str,
-    route_name: str,
-    cluster: str,
-    protocol: str,
-    authz: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """An HCM routing every request to ``cluster`` (an inline route configuration: meshgw
-    emits no RDS resources), ``authz`` (an HTTP RBAC filter) before the router."""
-    router = {"name": "envoy.filters.http.router", "typed_config": typed(ROUTER_TYPE)}
-    config = typed(
-        HCM_TYPE,
-        stat_prefix=stat_prefix,
-        route_config={
-            "name": route_name,
-            "virtual_hosts": [
-                {
-                    "name": route_name,
-                    "domains": ["*"],
-                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": cluster}}],
-                }
-            ],
-        },
-        http_filters=[authz, router] if authz is not None else [router],
+    eds = cluster.get("type", "EDS") == "EDS" and "load_assignment" not in cluster
+    return RawClusterSpec(
+        name=str(cluster["name"]),
+        text=json.dumps(cluster),
+        tls=tls,
+        eds_name=str(eds_service_name(cluster)) if eds else "",
+        endpoints=endpoints,
     )
-    if protocol in _HTTP2_PROTOCOLS:
-        config["http2_protocol_options"] = {}
-    return {"name": "envoy.filters.network.http_connection_manager", "typed_config": config}
 
 
-def _emit_listener(
-    ctx: _Context,
-    out: _Output,
-    up: Upstream,
-    eid: str,
-    who: str,
+def _circuit_breakers(limits: Limits | None) -> CircuitBreakers:
+    if limits is None:
+        return CircuitBreakers()
+    return CircuitBreakers(
+        max_connections=limits.max_connections,
+        max_pending_requests=limits.max_pending_requests,
+        max_requests=limits.max_concurrent_requests,
+    )
+
+
+def _outlier_detection(check: PassiveHealthCheck | None) -> OutlierDetection:
+    # Consul's ToOutlierDetection: zero interval / max_failures mean "Envoy's default".
+    if check is None:
+        return OutlierDetection()
+    return OutlierDetection(
+        interval=ns_duration(check.interval) if check.interval else "",
+        consecutive_5xx=check.max_failures or 0,
+        enforcing_consecutive_5xx=check.enforcing_consecutive_5xx,
+        max_ejection_percent=check.max_ejection_percent,
+        base_ejection_time=(
+            ns_duration(check.base_ejection_time) if check.base_ejection_time is not None else ""
+        ),
+    )
+
+
+def _outbound(
+    where: _Where,
     stat: str,
     cluster: str,
-    shape: _ClusterShape,
-) -> None:
+    shape: _Shape,
+    clusters: Iterable[AnyClusterSpec],
+) -> _Part:
+    """The upstream's part: its clusters and its listener, sending to ``cluster``."""
+    up, who = where.upstream, where.who
+    pipe_mode: int | None = None
     if up.local_bind_socket_path:
-        name = socket_listener_name(eid, up.local_bind_socket_path)
-        pipe: dict[str, Any] = {"path": up.local_bind_socket_path}
+        name = socket_listener_name(where.eid, up.local_bind_socket_path)
         if up.local_bind_socket_mode:
             try:
-                pipe["mode"] = int(up.local_bind_socket_mode, 8)
+                pipe_mode = int(up.local_bind_socket_mode, 8)
             except ValueError:
                 raise TranslationError(
                     f"{who}: local_bind_socket_mode {up.local_bind_socket_mode!r} is not an "
                     "octal file mode"
                 ) from None
-        address: dict[str, Any] = {"pipe": pipe}
         bind = up.local_bind_socket_path
     else:
         if up.local_bind_port < 1:
             raise TranslationError(f"{who} has no local_bind_port or local_bind_socket_path")
-        name = listener_name(eid, up.bind_address, up.local_bind_port)
-        address = socket_address(up.bind_address, up.local_bind_port)
+        name = listener_name(where.eid, up.bind_address, up.local_bind_port)
         bind = f"{up.bind_address}:{up.local_bind_port}"
+    listener: AnyListenerSpec
     if shape.options.envoy_listener_json:
-        listener = _resource_from_json(shape.options.envoy_listener_json, "envoy_listener_json")
-        listener.setdefault("name", name)
+        value = _resource_from_json(shape.options.envoy_listener_json, "envoy_listener_json")
+        value.setdefault("name", name)
+        listener = RawListenerSpec(name=str(value["name"]), text=json.dumps(value))
     else:
-        if shape.protocol in _HTTP_PROTOCOLS:
-            terminal = _http_connection_manager(stat, eid, cluster, shape.protocol)
-        else:
-            terminal = tcp_proxy_filter(stat, cluster)
-        listener = {
-            "name": name,
-            "address": address,
-            "filter_chains": [{"filters": [terminal]}],
-            "traffic_direction": "OUTBOUND",
-        }
-    out.listener(listener, bind, who)
+        chain = FilterChainSpec(
+            stat_prefix=stat, cluster=cluster, http=_http(shape.protocol, where.eid)
+        )
+        listener = ListenerSpec(
+            name=name,
+            address=up.local_bind_socket_path or up.bind_address,
+            port=0 if up.local_bind_socket_path else up.local_bind_port,
+            filter_chains=(chain,),
+            tls_inspector=False,
+            traffic_direction="OUTBOUND",
+            pipe=bool(up.local_bind_socket_path),
+            pipe_mode=pipe_mode,
+        )
+    return _Part(who, tuple(clusters), listener, bind)
