@@ -320,3 +320,18 @@ def test_cli_translate_names_the_registration_and_finds_catalog_proxies(
     assert main(["translate", str(TWO_DC), "-s", "api-sidecar-proxy", "-t", "listener"]) == 0
     listeners = json.loads(capsys.readouterr().out)["listeners"]
     assert [x["name"] for x in listeners] == ["public_listener:0.0.0.0:21000"]
+
+
+def test_cli_reads_a_cluster_directory_split_by_datacenter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # east/ holds dc1/ and dc2/ (one trust domain, dc1 the primary): one mesh, not a set.
+    assert main(["translate", "--all", str(FEDERATION / "east"), "-o", str(tmp_path)]) == 0
+    files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.json"))
+    assert files == sorted(f"{p.key}.json" for p in meshgw.proxies(east()))
+    capsys.readouterr()
+    assert main(["explain", str(FEDERATION / "east"), "-s", "api-sidecar-proxy"]) == 0
+    assert "through dc2's mesh gateways" in capsys.readouterr().out
+    # A set of peered clusters is one mesh per cluster: only --all reads it whole.
+    assert main(["explain", str(FEDERATION), "-s", "api-sidecar-proxy"]) == 1
+    assert "a set of meshes (east, west)" in capsys.readouterr().err

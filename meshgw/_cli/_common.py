@@ -66,17 +66,28 @@ def load_mesh(args: argparse.Namespace) -> Mesh:
         if len(args.files) > 1:
             raise UsageError("FILE: - (standard input) must be the only FILE")
         return loads(sys.stdin.read(), name="<stdin>", config_typos=args.config_typos)
+    if len(args.files) == 1 and Path(args.files[0]).is_dir():
+        # A directory of mesh files, or of one cluster's datacenter subdirectories.
+        from meshgw._mesh.meshset import load_directory
+
+        found = load_directory(args.files[0], config_typos=args.config_typos)
+        if isinstance(found, Mesh):
+            return found
+        raise UsageError(
+            f"{args.files[0]}: a set of meshes ({', '.join(found)}); name one of their "
+            "directories (translate --all reads the whole set)"
+        )
     return load(*args.files, config_typos=args.config_typos)
 
 
 def load_target(args: argparse.Namespace) -> Mesh | MeshSet:
     """Like :func:`load_mesh`, except that a single directory holding no mesh files but
-    subdirectories of them is a :class:`~meshgw.MeshSet` (one mesh per cluster)."""
-    from meshgw._mesh.meshset import MeshSet, is_mesh_directory
+    subdirectories of them that are not one cluster's datacenters is a
+    :class:`~meshgw.MeshSet` (one mesh per cluster)."""
+    from meshgw._mesh.meshset import load_directory
 
-    single = Path(args.files[0])
-    if len(args.files) == 1 and single.is_dir() and not is_mesh_directory(single):
-        return MeshSet.load(single, config_typos=args.config_typos)
+    if len(args.files) == 1 and args.files[0] != "-" and Path(args.files[0]).is_dir():
+        return load_directory(args.files[0], config_typos=args.config_typos)
     return load_mesh(args)
 
 

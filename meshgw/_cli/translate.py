@@ -8,7 +8,15 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from meshgw._cli._common import add_files, add_missing, add_service, load_mesh, located, pick
+from meshgw._cli._common import (
+    add_files,
+    add_missing,
+    add_service,
+    load_mesh,
+    load_target,
+    located,
+    pick,
+)
 from meshgw._cli._output import (
     add_output_control,
     destination,
@@ -82,7 +90,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run_all(args: argparse.Namespace, out: TextIO) -> int:
-    from meshgw._mesh.meshset import MeshSet, is_mesh_directory
     from meshgw._mesh.translator import all_proxies, translate_proxy
 
     if args.service:
@@ -92,12 +99,7 @@ def _run_all(args: argparse.Namespace, out: TextIO) -> int:
     outdir = Path(args.output)
     if outdir.exists() and not outdir.is_dir():
         raise UsageError(f"-o {outdir}: not a directory")
-    single = Path(args.files[0])
-    target = (
-        MeshSet.load(single, config_typos=args.config_typos)
-        if len(args.files) == 1 and single.is_dir() and not is_mesh_directory(single)
-        else load_mesh(args)
-    )
+    target = load_target(args)
     endpoints: EndpointsMode = "static" if args.static else "eds"
     written: dict[Path, str] = {}
     failures: list[str] = []

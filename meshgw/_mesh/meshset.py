@@ -64,30 +64,7 @@ class MeshSet(Mapping[str, Mesh]):
         none but has subdirectories that do, one per datacenter, each loaded on its own
         and joined by :func:`meshgw.combine_datacenters`. Files at the top level are an
         error: each cluster's files go in its own subdirectory."""
-        root = Path(directory)
-        if not root.is_dir():
-            raise MeshgwError(f"{root}: not a directory")
-        stray = sorted(c.name for c in root.iterdir() if c.is_file() and c.suffix in _MESH_FILES)
-        if stray:
-            raise MeshgwError(
-                f"{root}: mesh files at the top level ({', '.join(stray)}); a set of meshes "
-                "has one subdirectory of mesh files per Consul cluster"
-            )
-        meshes: dict[str, Mesh] = {}
-        for sub in sorted(root.iterdir()):
-            if not sub.is_dir():
-                continue
-            if is_mesh_directory(sub):
-                meshes[sub.name] = load(sub, config_typos=config_typos)
-                continue
-            datacenters = [d for d in sorted(sub.iterdir()) if d.is_dir() and is_mesh_directory(d)]
-            if datacenters:
-                meshes[sub.name] = combine_datacenters(
-                    [load(d, config_typos=config_typos) for d in datacenters]
-                )
-        if not meshes:
-            raise MeshgwError(f"{root}: no subdirectory holds mesh files (.hcl, .json)")
-        return cls(meshes)
+        return cls(_load_meshes(Path(directory), config_typos))
 
     def __getitem__(self, name: str) -> Mesh:
         try:
@@ -165,6 +142,61 @@ class MeshSet(Mapping[str, Mesh]):
                 f"proxy {proxy.key!r} names no mesh; take proxies from MeshSet.proxies()"
             )
         return self[proxy.mesh_name]
+
+
+def load_directory(
+    directory: str | os.PathLike[str], *, config_typos: Literal["error", "warn"] = "error"
+) -> Mesh | MeshSet:
+    """Whatever a directory holds: its own mesh files make one mesh (:func:`meshgw.load`);
+    subdirectories of mesh files that are the datacenters of one cluster (one trust
+    domain, distinct datacenters, a primary among them that they name) make that
+    cluster's mesh (:func:`meshgw.combine_datacenters`); other subdirectories make a
+    :class:`MeshSet` (:meth:`MeshSet.load`)."""
+    root = Path(directory)
+    if not root.is_dir() or is_mesh_directory(root):
+        return load(root, config_typos=config_typos)
+    meshes = _load_meshes(root, config_typos)
+    if len(meshes) > 1 and _one_cluster(list(meshes.values())):
+        return combine_datacenters(list(meshes.values()))
+    return MeshSet(meshes)
+
+
+def _load_meshes(root: Path, config_typos: Literal["error", "warn"]) -> dict[str, Mesh]:
+    if not root.is_dir():
+        raise MeshgwError(f"{root}: not a directory")
+    stray = sorted(c.name for c in root.iterdir() if c.is_file() and c.suffix in _MESH_FILES)
+    if stray:
+        raise MeshgwError(
+            f"{root}: mesh files at the top level ({', '.join(stray)}); a set of meshes "
+            "has one subdirectory of mesh files per Consul cluster"
+        )
+    meshes: dict[str, Mesh] = {}
+    for sub in sorted(root.iterdir()):
+        if not sub.is_dir():
+            continue
+        if is_mesh_directory(sub):
+            meshes[sub.name] = load(sub, config_typos=config_typos)
+            continue
+        datacenters = [d for d in sorted(sub.iterdir()) if d.is_dir() and is_mesh_directory(d)]
+        if datacenters:
+            meshes[sub.name] = combine_datacenters(
+                [load(d, config_typos=config_typos) for d in datacenters]
+            )
+    if not meshes:
+        raise MeshgwError(f"{root}: no subdirectory holds mesh files (.hcl, .json)")
+    return meshes
+
+
+def _one_cluster(meshes: list[Mesh]) -> bool:
+    """Whether ``meshes`` read as the datacenters of one cluster (see load_directory)."""
+    datacenters = {m.datacenter for m in meshes}
+    primaries = {m.primary_datacenter for m in meshes if m.primary_datacenter}
+    return (
+        len({m.trust_domain for m in meshes}) == 1
+        and len(datacenters) == len(meshes)
+        and len(primaries) == 1
+        and primaries <= datacenters
+    )
 
 
 def is_mesh_directory(path: Path) -> bool:
