@@ -149,7 +149,9 @@ def test_codes_are_stable_and_registry_refuses_clashes() -> None:
     assert by_code["MGW001"] == "unknown-service"
     assert by_code["MGW002"] == "unknown-datacenter"
     assert by_code["MGW040"] == "san-mismatch"
-    assert all(re.fullmatch(r"MGW0\d\d", c) for c in by_code)
+    assert by_code["MGW100"] == "upstream-denied-by-intention"
+    # Routing codes MGW001-MGW099, intentions MGW100-MGW119.
+    assert all(re.fullmatch(r"MGW0\d\d|MGW1[01]\d", c) for c in by_code)
     with pytest.raises(ValueError, match="already registered"):
         register("MGW001", "something-else", "error", "x")
     with pytest.raises(ValueError, match="MGW and three digits"):

@@ -70,3 +70,33 @@ def test_the_example_s_sidecars_are_accepted_by_envoy(
         assert_envoy_accepts(
             meshgw.translate(f"{name}-sidecar-proxy", mesh), reject_deprecated=True
         )
+
+
+def test_check_and_trace_report_the_intentions(
+    mesh: meshgw.Mesh, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    findings = meshgw.check(mesh)
+    assert [(f.code, f.upstream) for f in findings] == [
+        ("MGW100", "payments"),
+        ("MGW101", "api"),
+        ("MGW100", "reports"),
+    ]
+    # docs/findings.md shows these two as they are printed.
+    page = (ROOT / "docs" / "findings.md").read_text(encoding="utf-8")
+    assert str(findings[0]) in page and str(findings[1]) in page
+    denied = meshgw.trace(mesh, "web", "payments")
+    assert denied.render() in DOC
+    assert not denied.ok and [p.code for p in denied.problems] == ["MGW100"]
+    assert "denied by deny default/web → default/payments (intentions.hcl:8)" in str(denied)
+    # The L7 upstream reaches api's sidecar (an HTTP listener traced to local_app).
+    l7 = meshgw.trace(mesh, "web", "api")
+    assert l7.ok and l7.paths[0][-1].proxy == "api-sidecar-proxy"
+    # Allowed: the path ends at the destination's public listener without a finding.
+    allow = tmp_path / "allow.hcl"
+    allow.write_text(
+        'Kind = "service-intentions"\nName = "reports"\n'
+        'Sources = [{ Name = "web", Action = "allow" }]\n'
+    )
+    more = meshgw.load("mesh.hcl", "intentions.hcl", allow)
+    ok = meshgw.trace(more, "web", "reports")
+    assert ok.ok and ok.problems == () and ok.paths[0][-1].cluster == "local_app"

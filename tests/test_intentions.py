@@ -441,6 +441,13 @@ def test_intentions_naming_unknown_services_and_peers(tmp_path: Path) -> None:
         "which is not in peers (did you mean 'acme'?)",
     ]
     assert {code for code, *_ in FINDING_CODES} >= {p.code for p in problems}
+    # meshgw.check reports them with the same codes, places and suggestions.
+    found = [f for f in meshgw.check(_mesh(text, tmp_path)) if f.code in ("MGW102", "MGW103")]
+    assert [(f.code, f.source and f.source.line, f.suggestion) for f in found] == [
+        ("MGW102", 9, "did you mean 'payments'?"),
+        ("MGW102", 13, "did you mean 'web'?"),
+        ("MGW103", 15, "did you mean 'acme'?"),
+    ]
 
 
 # --------------------------------------------------------------------------- RBAC = decide

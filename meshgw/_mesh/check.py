@@ -10,6 +10,7 @@ from meshgw._mesh import envoyview as ev
 from meshgw._mesh import findings as fc
 from meshgw._mesh.findings import Finding, Severity
 from meshgw._mesh.fleet import Fleet, Member, Translated
+from meshgw._mesh.intentions import intention_findings
 from meshgw._mesh.meshset import MeshSet
 from meshgw._mesh.trace import collision_issue, trace_upstream
 from meshgw.model.common import ServiceKind
@@ -66,6 +67,9 @@ def check_report(mesh: Mesh | MeshSet | Fleet) -> CheckReport:
         for up in member.service.upstreams:
             upstreams += 1
             found.extend(trace_upstream(fleet, member, up).problems)
+    roots = {id(fleet.root(m)): fleet.root(m) for m in fleet.members}
+    for root in roots.values():
+        found.extend(intention_findings(root))
     return CheckReport(tuple(_unique(found)), len(fleet.members), upstreams)
 
 

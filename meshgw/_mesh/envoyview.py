@@ -29,6 +29,7 @@ __all__ = [
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 _TCP_PROXY = "envoy.filters.network.tcp_proxy"
 _SNI_CLUSTER = "envoy.filters.network.sni_cluster"
+_HCM = "envoy.filters.network.http_connection_manager"
 _AGGREGATE = "envoy.clusters.aggregate"
 # Envoy sends to HEALTHY and UNKNOWN hosts (a missing status is UNKNOWN); Consul's
 # clusters disable panic routing (healthy_panic_threshold 0), so never to the others.
@@ -145,7 +146,8 @@ def pick_filter_chain(listener: Mapping[str, Any], server_name: str) -> Mapping[
 def chain_cluster(chain: Mapping[str, Any], server_name: str) -> str:
     """The cluster a filter chain's TCP proxy sends to: the SNI itself after an
     ``sni_cluster`` filter (when the SNI is set), else the TCP proxy's ``cluster``
-    (the first of ``weighted_clusters``)."""
+    (the first of ``weighted_clusters``); for an HTTP connection manager, its first
+    route's cluster."""
     sni_cluster = False
     for f in _filters(chain):
         name = f.get("name")
@@ -161,6 +163,22 @@ def chain_cluster(chain: Mapping[str, Any], server_name: str) -> str:
             if weighted:
                 return str(weighted[0].get("name", ""))
             return ""
+        elif name == _HCM:
+            return _route_cluster(f.get("typed_config", {}))
+    return ""
+
+
+def _route_cluster(hcm: Mapping[str, Any]) -> str:
+    # An HTTP upstream or public listener: meshgw's inline route configuration sends
+    # every request ("/") of its one virtual host to one cluster.
+    for host in hcm.get("route_config", {}).get("virtual_hosts", ()):
+        for route in host.get("routes", ()):
+            action = route.get("route", {})
+            if action.get("cluster"):
+                return str(action["cluster"])
+            weighted = action.get("weighted_clusters", {}).get("clusters", ())
+            if weighted:
+                return str(weighted[0].get("name", ""))
     return ""
 
 
