@@ -455,3 +455,35 @@ def test_a_set_of_peered_meshes_is_crossed_to_the_destination() -> None:
     assert alone.ok and [p.code for p in alone.problems] == ["MGW090"]
     assert alone.paths[0][-1].peer == "west"
     assert meshgw.check(meshes) == ()
+
+
+def test_an_upstream_to_its_own_service_ends_at_its_own_public_listener() -> None:
+    m = mesh(GATEWAY_DC1, web(up("web", 10001, "none", dc="")))
+    t = meshgw.trace(m, "web", "web")
+    assert t.ok and not t.problems, t.render()
+    assert [route(p) for p in t.paths] == [
+        [("dc1", "web-sidecar-proxy", ""), ("dc1", "web-sidecar-proxy", "10.1.0.9:8181")]
+    ]
+
+
+def test_an_http_upstream_follows_its_route_to_the_cluster() -> None:
+    http = """
+config_entries {
+  bootstrap = [{ kind = "service-defaults", name = "api", protocol = "http" }]
+}
+"""
+    m = mesh(
+        GATEWAY_DC1,
+        web(up("api", 10000, "remote")),
+        extra=http,
+        catalog=[*DC2_GATEWAYS, sidecar("dc2", "api", "10.2.1.10")],
+    )
+    listener = next(
+        x
+        for x in meshgw.translate("web-sidecar-proxy", m)["listeners"]
+        if x["name"].startswith("api")
+    )
+    assert listener["filter_chains"][0]["filters"][0]["name"].endswith("http_connection_manager")
+    t = meshgw.trace(m, "web", "api")
+    assert t.ok and len(t.paths) == 2, t.render()
+    assert {p[-1].proxy for p in t.paths} == {"api-sidecar-proxy"}

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 __all__ = [
+    "ChainIndex",
     "Endpoint",
     "aggregate_children",
     "chain_cluster",
@@ -103,12 +104,71 @@ def _filters(chain: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def listener_cluster(listener: Mapping[str, Any]) -> str:
-    """The cluster a single-chain TCP listener (an upstream listener) sends to."""
+    """The cluster an upstream (or public) listener sends to: its TCP proxy's, or for an
+    HTTP listener with an inline route configuration, its catch-all route's (the last
+    route of the first virtual host, which Consul's chain routes end with)."""
     for chain in listener.get("filter_chains", ()):
         cluster = chain_cluster(chain, "")
         if cluster:
             return cluster
+        for f in _filters(chain):
+            if f.get("name") == _HCM:
+                cluster = _default_route_cluster(f.get("typed_config", {}))
+                if cluster:
+                    return cluster
     return ""
+
+
+def _default_route_cluster(hcm: Mapping[str, Any]) -> str:
+    hosts = hcm.get("route_config", {}).get("virtual_hosts", ())
+    if not hosts:
+        return ""
+    routes = hosts[0].get("routes", ())
+    if not routes:
+        return ""
+    action = routes[-1].get("route", {})
+    if action.get("cluster"):
+        return str(action["cluster"])
+    weighted = action.get("weighted_clusters", {}).get("clusters", ())
+    return str(weighted[0].get("name", "")) if weighted else ""
+
+
+class ChainIndex:
+    """A listener's filter chains by server name, built once, for repeated lookups."""
+
+    __slots__ = ("catch_all", "exact", "wildcards")
+
+    def __init__(self, listener: Mapping[str, Any]) -> None:
+        self.exact: dict[str, Mapping[str, Any]] = {}
+        wildcards: list[tuple[str, Mapping[str, Any]]] = []
+        self.catch_all: Mapping[str, Any] | None = None
+        for chain in listener.get("filter_chains", ()):
+            names = chain.get("filter_chain_match", {}).get("server_names")
+            if not names:
+                if self.catch_all is None:
+                    self.catch_all = chain
+                continue
+            for name in names:
+                if name.startswith("*"):
+                    wildcards.append((name[1:], chain))
+                else:
+                    self.exact.setdefault(name, chain)
+        # Longest suffix first: Envoy prefers the most specific wildcard.
+        wildcards.sort(key=lambda w: -len(w[0]))
+        self.wildcards = tuple(wildcards)
+        if self.catch_all is None:
+            default = listener.get("default_filter_chain")
+            self.catch_all = default if isinstance(default, Mapping) else None
+
+    def pick(self, server_name: str) -> Mapping[str, Any] | None:
+        """See :func:`pick_filter_chain`."""
+        found = self.exact.get(server_name)
+        if found is not None:
+            return found
+        for suffix, chain in self.wildcards:
+            if server_name.endswith(suffix):
+                return chain
+        return self.catch_all
 
 
 def pick_filter_chain(listener: Mapping[str, Any], server_name: str) -> Mapping[str, Any] | None:
@@ -117,30 +177,7 @@ def pick_filter_chain(listener: Mapping[str, Any], server_name: str) -> Mapping[
     (``*.suffix``), else a chain without ``server_names``, else the listener's
     ``default_filter_chain``; ``None`` when nothing matches (Envoy closes the
     connection)."""
-    exact: Mapping[str, Any] | None = None
-    best_wild: tuple[int, Mapping[str, Any]] | None = None
-    catch_all: Mapping[str, Any] | None = None
-    for chain in listener.get("filter_chains", ()):
-        names = chain.get("filter_chain_match", {}).get("server_names")
-        if not names:
-            if catch_all is None:
-                catch_all = chain
-            continue
-        for name in names:
-            if name == server_name and exact is None:
-                exact = chain
-            elif name.startswith("*") and server_name.endswith(name[1:]):
-                length = len(name)
-                if best_wild is None or length > best_wild[0]:
-                    best_wild = (length, chain)
-    if exact is not None:
-        return exact
-    if best_wild is not None:
-        return best_wild[1]
-    if catch_all is not None:
-        return catch_all
-    default = listener.get("default_filter_chain")
-    return default if isinstance(default, Mapping) else None
+    return ChainIndex(listener).pick(server_name)
 
 
 def chain_cluster(chain: Mapping[str, Any], server_name: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from meshgw._mesh.envoyview import ChainIndex
 from meshgw._mesh.meshset import MeshSet
 from meshgw._resolve.catalog import agent_entries
 from meshgw._resolve.placement import MeshProxy, datacenter_mesh, datacenters, proxies
@@ -120,6 +121,7 @@ class Fleet:
         self._services: dict[tuple[str, str], set[str]] = {}
         # The tracer's memo of paths behind an address, shared by every upstream traced.
         self.memo: dict[Any, Any] = {}
+        self._chains: dict[int, ChainIndex] = {}
 
     # ----------------------------------------------------------------- meshes
 
@@ -186,6 +188,13 @@ class Fleet:
             self._index_gateway_binds()
             found = self._by_address.get((address, port))
         return list(found or ())
+
+    def chain_index(self, listener: dict[str, Any]) -> ChainIndex:
+        """The filter-chain index of one of the fleet's (cached) listeners."""
+        found = self._chains.get(id(listener))
+        if found is None:
+            found = self._chains[id(listener)] = ChainIndex(listener)
+        return found
 
     # ----------------------------------------------------------------- translation
 

@@ -397,7 +397,7 @@ class _Walk:
         sni = ev.upstream_sni(cluster) or ""
         sans = ev.expected_sans(cluster)
         hop = Hop(src.id, src.datacenter, str(src.kind), cluster_name, sni, "", "", listener)
-        suffixes, more = self._cluster(src, out, cluster_name, cluster, sni, sans, (src.key,))
+        suffixes, more = self._cluster(src, out, cluster_name, cluster, sni, sans, ())
         issues.extend(more)
         return [(hop, *s) for s in suffixes], issues
 
@@ -533,7 +533,10 @@ class _Walk:
     ) -> tuple[list[Path], list[Issue]]:
         who = _who(target)
         at = f"{address}:{port}"
-        if target.key in seen or len(seen) >= _MAX_HOPS:
+        # Only gateways forward: reaching a sidecar (even the source's own public
+        # listener, for an upstream to its own service) ends the path.
+        gateway = target.kind == ServiceKind.MESH_GATEWAY
+        if gateway and (target.key in seen or len(seen) >= _MAX_HOPS):
             return [], [
                 (
                     fc.LOOP.code,
@@ -613,7 +616,7 @@ class _Walk:
         seen: tuple[str, ...],
     ) -> tuple[list[Path], list[Issue]]:
         who = _who(target)
-        chain = ev.pick_filter_chain(listener, sni)
+        chain = self.fleet.chain_index(listener).pick(sni)
         if chain is None:
             return [], [
                 (
