@@ -212,3 +212,20 @@ def test_a_meshset_names_its_clusters(tmp_path: Path) -> None:
         ]
         # The source is the sidecar the files register with upstreams, whichever mesh.
         assert [p.label for p in lab.sources] == ["cluster-02/dc1/local/web-sidecar-proxy"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ports are held on Linux only")
+def test_port_reservations_for_your_own_harness() -> None:
+    ports = meshgw.lab.PortReservations()
+    try:
+        taken = [ports("127.0.0.1") for _ in range(5)]
+        assert len(set(taken)) == 5
+        with socket.socket() as other, pytest.raises(OSError):
+            other.bind(("127.0.0.1", taken[0]))
+        ports.release("127.0.0.1", taken[0])
+        with socket.socket() as other:
+            other.bind(("127.0.0.1", taken[0]))  # free for a plain bind now
+        # ... and never handed out again by this object.
+        assert taken[0] not in {ports.reserve("127.0.0.1") for _ in range(20)}
+    finally:
+        ports.release_all()

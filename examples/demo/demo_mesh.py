@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import meshgw
+import meshgw.lab
 from meshgw.testing import TestPKI, make_test_pki
 
 __all__ = [
@@ -102,57 +102,10 @@ def spiffe_id(service: str, datacenter: str, trust_domain: str = TRUST_DOMAIN) -
 # --------------------------------------------------------------------------- ports
 
 
-class PortReservations:
-    """Free TCP ports, held until released: ``reserve(ip)`` (or calling the object)
-    returns a port on ``ip`` nobody else can take meanwhile.
-
-    A port found by binding port 0 and closing the socket again is free only at that
-    moment: an outgoing connection may get it as its source port, or another program
-    may bind it, before the process meant to listen there starts — seconds later, when
-    ``meshgw bootstrap`` runs in between. So on Linux each port stays bound (not
-    listening) with ``SO_REUSEPORT``: the kernel gives it to nobody else, while an
-    Envoy listener (``SO_REUSEPORT`` by default on Linux) can still bind it alongside.
-    Release a port just before something without ``SO_REUSEPORT`` binds it (the echo
-    backends), the rest once the Envoys listen. Elsewhere ports are only picked.
-    """
-
-    def __init__(self) -> None:
-        self._held: dict[tuple[str, int], socket.socket | None] = {}
-        self._hold = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
-
-    def reserve(self, host: str) -> int:
-        while True:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                if self._hold:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-                sock.bind((host, 0))
-                port: int = sock.getsockname()[1]
-            except BaseException:
-                sock.close()
-                raise
-            if (host, port) in self._held:  # only possible when not holding
-                sock.close()
-                continue
-            if not self._hold:
-                sock.close()
-            self._held[host, port] = sock if self._hold else None
-            return port
-
-    __call__ = reserve
-
-    def release(self, host: str, port: int) -> None:
-        """Let go of one port (idempotent); it is not handed out again."""
-        sock = self._held.get((host, port))
-        if sock is not None:
-            sock.close()
-            self._held[host, port] = None
-
-    def release_all(self) -> None:
-        for host, port in list(self._held):
-            self.release(host, port)
-
-    stop = release_all  # so a test harness's stack can own it
+# Free TCP ports held from planning until the processes bind them (release one just
+# before something without SO_REUSEPORT binds it, the rest once the Envoys listen):
+# meshgw.lab.PortReservations, the class the lab itself uses against port races.
+PortReservations = meshgw.lab.PortReservations
 
 
 # --------------------------------------------------------------------------- topology

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from meshgw.lab._addresses import AddressMap, AddressRow
     from meshgw.lab._compare import Comparison, compare
     from meshgw.lab._lab import READY_TIMEOUT, EnvoyMissing, Lab, LabError, plan, start
+    from meshgw.lab._process import PortReservations
     from meshgw.lab._proxies import LabProxy
     from meshgw.lab._results import Answer, Connection, Hop
 
@@ -39,6 +40,7 @@ __all__ = [
     "Lab",
     "LabError",
     "LabProxy",
+    "PortReservations",
     "compare",
     "plan",
     "start",
@@ -53,6 +55,7 @@ _HOME = {
     "Comparison": "_compare",
     "compare": "_compare",
     "LabProxy": "_proxies",
+    "PortReservations": "_process",
     "Answer": "_results",
     "Connection": "_results",
     "Hop": "_results",

@@ -108,7 +108,7 @@ class PortReservations:
         self.holding = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
     def reserve(self, host: str) -> int:
-        """A free port on ``host``, held until :meth:`release_all`."""
+        """A free port on ``host`` never handed out before, held until released."""
         with self._lock:
             while True:
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -120,12 +120,24 @@ class PortReservations:
                 except BaseException:
                     sock.close()
                     raise
+                if (host, port) in self._held:  # handed out before (and since released)
+                    sock.close()
+                    continue
                 if not self.holding:
                     sock.close()
-                if (host, port) in self._held:  # only possible when not holding
-                    continue
                 self._held[host, port] = sock if self.holding else None
                 return port
+
+    __call__ = reserve  # usable wherever a ``port(host)`` function is expected
+
+    def release(self, host: str, port: int) -> None:
+        """Let go of one port (idempotent), just before something that does not set
+        ``SO_REUSEPORT`` binds it; it is not handed out again."""
+        with self._lock:
+            sock = self._held.get((host, port))
+            if sock is not None:
+                sock.close()
+                self._held[host, port] = None
 
     def release_all(self) -> None:
         """Let go of every port (idempotent)."""
