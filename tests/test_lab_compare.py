@@ -35,8 +35,11 @@ def test_same_hops_agree() -> None:
     trace = SimpleNamespace(ok=True, paths=(other, PREDICTED), problems=())
     result = compare(_conn(), trace)
     assert result.agrees and result.reason == ""
-    assert len(result.expected) == 2
-    assert result.real.startswith("web-sidecar-proxy@dc1 -> " + SNI)
+    assert result.expected == (
+        "web-sidecar-proxy@dc1 → mesh-gateway@dc1 → mesh-gateway@dc2 → api-sidecar-proxy@dc2",
+        "web-sidecar-proxy@dc1 → mesh-gateway@dc2 → api-sidecar-proxy@dc2",
+    )
+    assert result.real == "web-sidecar-proxy@dc1 → mesh-gateway@dc2 → api-sidecar-proxy@dc2"
 
 
 def test_another_path_or_outcome_disagrees() -> None:

@@ -96,8 +96,10 @@ def _connect_all(lab: Lab) -> tuple[list[list[str]], int]:
                 datacenter=up.datacenter or None,
                 peer=up.destination_peer or None,
             )
-            expected = " | ".join(comparison.expected) if comparison else "(no trace)"
-            good = (comparison.agrees if comparison else True) and conn.ok
+            expected = " | ".join(comparison.expected)
+            if not comparison.expected_ok:
+                expected = "fails: " + expected
+            good = comparison.agrees and conn.ok
             failures += not good
             rows.append(
                 [
@@ -118,13 +120,13 @@ def _route(conn: Connection) -> str:
     return " → ".join(parts) or "(none)"
 
 
-def _result(conn: Connection, comparison: Comparison | None) -> str:
+def _result(conn: Connection, comparison: Comparison) -> str:
     if conn.ok and conn.answer is not None:
         a = conn.answer
         text = f"ok: {a.service} in {a.peer + '/' if a.peer else ''}{a.datacenter} on {a.node}"
     else:
         text = f"FAILED: {conn.error}"
-    if comparison is not None and not comparison.agrees:
+    if not comparison.agrees:
         text += f"; differs from trace: {comparison.reason}"
     return text
 

@@ -26,14 +26,17 @@ _CLUSTER = ("cluster",)
 
 @attrs.frozen
 class Comparison:
-    """``agrees``: the connection did what the trace predicted; ``expected``: the
-    predicted paths (one line each, or the predicted problems); ``real``: the path the
-    bytes took; ``reason``: why they disagree (``""`` when they agree)."""
+    """``agrees``: the connection did what the trace predicted (compared hop by hop:
+    proxy, datacenter, kind and cluster); ``expected``: the predicted routes, one line
+    each (``web-sidecar-proxy@dc1 → mesh-gateway@dc2 → ...``), or the predicted problems;
+    ``real``: the route the bytes took; ``reason``: why they disagree (``""`` when they
+    agree); ``expected_ok``: whether the trace predicted the connection to work."""
 
     agrees: bool
     expected: tuple[str, ...]
     real: str
     reason: str = ""
+    expected_ok: bool = True
 
 
 def _get(hop: Any, names: Sequence[str]) -> Any:
@@ -56,11 +59,13 @@ def hop_fields(hop: Any, *, last: bool) -> tuple[Any, ...]:
 
 
 def _line(path: Sequence[Any]) -> str:
+    """A path as a route: ``web-sidecar-proxy@dc1 → mesh-gateway@dc2 → ...``."""
     parts = []
     for hop in path:
-        proxy, dc, _, cluster = hop_fields(hop, last=False)
-        parts.append(f"{proxy}@{dc}" + (f" -> {cluster}" if cluster else ""))
-    return " => ".join(parts) or "(no hop)"
+        proxy, dc, _, _ = hop_fields(hop, last=True)
+        peer = getattr(hop, "peer", "") or ""
+        parts.append(f"{proxy}@{peer + '/' if peer else ''}{dc}")
+    return " → ".join(parts) or "(no hop)"
 
 
 def _same(real: Sequence[Hop], predicted: Sequence[Any]) -> bool:
@@ -82,15 +87,16 @@ def compare(connection: Connection, trace: Any) -> Comparison:
     """Compare a :class:`Connection` with a ``meshgw.trace`` result."""
     paths: list[Sequence[Any]] = [list(p) for p in getattr(trace, "paths", ()) or ()]
     problems = [str(p) for p in getattr(trace, "problems", ()) or ()]
-    expected = tuple(_line(p) for p in paths) or tuple(problems)
+    # Paths that differ only in which instance of a gateway they cross read the same.
+    expected = tuple(dict.fromkeys(_line(p) for p in paths)) or tuple(problems)
     predicted_ok = bool(getattr(trace, "ok", False))
-    real = connection.path
+    real = _line(connection.hops)
     if connection.ok != predicted_ok:
         said = "works" if predicted_ok else "fails"
         did = "worked" if connection.ok else f"failed ({connection.error})"
-        return Comparison(False, expected, real, f"trace says it {said}; the connection {did}")
-    if not connection.ok:
-        return Comparison(True, expected, real)
-    if any(_same(connection.hops, p) for p in paths):
-        return Comparison(True, expected, real)
-    return Comparison(False, expected, real, "the bytes took a path the trace did not predict")
+        reason = f"trace says it {said}; the connection {did}"
+        return Comparison(False, expected, real, reason, predicted_ok)
+    if not connection.ok or any(_same(connection.hops, p) for p in paths):
+        return Comparison(True, expected, real, "", predicted_ok)
+    reason = "the bytes took a path the trace did not predict"
+    return Comparison(False, expected, real, reason, predicted_ok)

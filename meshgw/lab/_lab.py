@@ -7,27 +7,26 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import attrs
 
 from meshgw._load.documents import load
 from meshgw._mesh.meshset import MeshSet
+from meshgw._mesh.trace import Trace, trace
 from meshgw._translation import bootstrap
 from meshgw.errors import MeshgwError
 from meshgw.lab._addresses import APP, LISTENER, AddressMap, AddressRow, Mapper
 from meshgw.lab._binary import EnvoyNotAvailable, find_envoy
+from meshgw.lab._compare import Comparison, compare
 from meshgw.lab._pki import SpiffeIdentity, make_test_pki
 from meshgw.lab._process import EnvoyProcess, Stack, tcp_roundtrip
 from meshgw.lab._proxies import LabProxy, discover, reachable
 from meshgw.lab._results import Answer, Connection, Hop
 from meshgw.model import Mesh, Service, ServiceKind, TlsSettings, Upstream
-
-if TYPE_CHECKING:
-    from meshgw.lab._compare import Comparison
 
 __all__ = [
     "Answer",
@@ -522,12 +521,8 @@ class Lab:
 
     def expect(
         self, source: str, upstream: str, *, datacenter: str | None = None, peer: str | None = None
-    ) -> Any | None:
-        """``meshgw.trace``'s prediction for this upstream, or ``None`` when this meshgw
-        has no ``trace`` yet."""
-        trace = _trace_function()
-        if trace is None:
-            return None
+    ) -> Trace:
+        """:func:`meshgw.trace`'s prediction for this upstream, from the same meshes."""
         proxy = self.source(source)
         up = self.upstream(source, upstream, datacenter=datacenter, peer=peer)
         return trace(self._trace_input(proxy), proxy.service, up)
@@ -560,14 +555,10 @@ class Lab:
         datacenter: str | None = None,
         peer: str | None = None,
         timeout: float = 5.0,
-    ) -> tuple[Connection, Comparison | None]:
-        """:meth:`connect`, and compare it with :meth:`expect` (``None`` without trace)."""
-        from meshgw.lab._compare import compare
-
+    ) -> tuple[Connection, Comparison]:
+        """:meth:`connect`, and compare it with :meth:`expect`."""
         conn = self.connect(source, upstream, datacenter=datacenter, peer=peer, timeout=timeout)
         predicted = self.expect(source, upstream, datacenter=datacenter, peer=peer)
-        if predicted is None:
-            return conn, None
         comparison = compare(conn, predicted)
         down = sorted(label for label, proc in self.envoys.items() if not proc.running)
         if down and not comparison.agrees:
@@ -643,16 +634,6 @@ class Lab:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _trace_function() -> Callable[..., Any] | None:
-    """The offline trace (issue 10), once this meshgw has it; ``None`` until then."""
-    try:
-        from meshgw._mesh import trace as found  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:  # not landed yet: the lab runs without predictions
-        return None
-    function = getattr(found, "trace", found)  # a module of that name holds the function
-    return cast("Callable[..., Any]", function) if callable(function) else None
 
 
 _HOST_STAT = re.compile(r"^(?P<cluster>[^:]+)::(?P<host>[^:]+:\d+)::(?P<stat>\w+)::(?P<n>\d+)$")

@@ -31,6 +31,9 @@ def test_table_for_the_two_dc_example(capsys: pytest.CaptureFixture[str], tmp_pa
         in rows["api?dc=dc2"]
     )
     assert rows["db?dc=dc2"].endswith("ok: db in dc2 on dc2-app-1")
+    # expected (from the trace) and real path side by side, the same
+    db_route = "web-sidecar-proxy@dc1 → mesh-gateway@dc2 → db-sidecar-proxy@dc2"
+    assert rows["db?dc=dc2"].count(db_route) == 2
     assert "web-sidecar-proxy@dc1 → redis-sidecar-proxy@dc2" in rows["redis?dc=dc2"]
 
 
@@ -54,6 +57,7 @@ def test_an_upstream_without_a_way_fails_the_command(
     captured = capsys.readouterr()
     api = next(line for line in captured.out.splitlines() if "api?dc=dc2" in line)
     assert "FAILED" in api and "mesh-gateway@dc1" in api
+    assert "fails: " in api  # as the trace predicted from the files
     assert "upstreams did not do what was expected" in captured.err
 
 
