@@ -303,3 +303,19 @@ def test_agent_file_with_connect_enabled_is_not_a_registration() -> None:
     assert mesh.datacenter == "dc2" and mesh.services == ()
     as_json = '{"datacenter": "dc2", "connect": {"enabled": true}}'
     assert meshgw.loads(as_json, name="agent.json").datacenter == "dc2"
+
+
+def test_a_hand_built_mesh_cannot_walk_a_certificate_path_either() -> None:
+    from meshgw.model import Mesh, Proxy, Service, ServiceKind, TlsSettings
+
+    proxy = Service(
+        kind=ServiceKind.CONNECT_PROXY,
+        name="p",
+        id="p",
+        port=21000,
+        proxy=Proxy(destination_service_name="../../root/.ssh/id_ecdsa"),
+    )
+    tls = TlsSettings(ca_file="/ca.pem", cert_file="/etc/{service}.pem", key_file="/k.pem")
+    mesh = Mesh(services=(proxy,), tls=tls)
+    with pytest.raises(meshgw.TranslationError, match="not a name"):
+        meshgw.translate(proxy, mesh)

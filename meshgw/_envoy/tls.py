@@ -28,7 +28,7 @@ import attrs
 
 from meshgw._envoy.resources import DOWNSTREAM_TLS_TYPE, UPSTREAM_TLS_TYPE, typed
 from meshgw.errors import TranslationError
-from meshgw.model.mesh import TlsSettings
+from meshgw.model.mesh import TLS_PLACEHOLDER_PATTERN, TLS_PLACEHOLDERS, TlsSettings
 
 __all__ = [
     "ADS",
@@ -55,10 +55,8 @@ DEFAULT_SDS_CA_SECRET = "ROOTCA"
 DEFAULT_SDS_CERT_SECRET = "{service}"
 #: ``sds_cluster`` value meaning "fetch the secrets over the ADS stream".
 ADS = "ads"
-#: The placeholders a path or secret name may contain.
-PLACEHOLDERS: tuple[str, ...] = ("service", "namespace", "partition", "datacenter")
-
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+#: The placeholders a path or secret name may contain (the model's list).
+PLACEHOLDERS: tuple[str, ...] = TLS_PLACEHOLDERS
 
 
 @attrs.frozen
@@ -89,9 +87,14 @@ def fill_placeholders(template: str, identity: TlsIdentity, *, what: str = "mesh
             raise TranslationError(
                 f"{what}: unknown placeholder {{{name}}} in {template!r} (known: {known})"
             )
-        return values[name]
+        value = values[name]
+        if "/" in value or "\\" in value or value in (".", ".."):
+            # Names are validated at load; a Mesh built by hand must not walk a path
+            # either (a service "../../root/x" in "/etc/meshgw/{service}.pem").
+            raise TranslationError(f"{what}: {{{name}}} would be {value!r}, not a name")
+        return value
 
-    return _PLACEHOLDER.sub(replace, template)
+    return TLS_PLACEHOLDER_PATTERN.sub(replace, template)
 
 
 @attrs.frozen

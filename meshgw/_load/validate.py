@@ -33,6 +33,7 @@ from meshgw.model.entries import (
 from meshgw.model.mesh import (
     DEFAULT_DATACENTER,
     DEFAULT_TRUST_DOMAIN,
+    TLS_PLACEHOLDER_PATTERN,
     TLS_PLACEHOLDERS,
     Peer,
     TlsSettings,
@@ -145,9 +146,6 @@ def settings_names(values: Mapping[str, Any], doc: Document) -> None:
         )
 
 
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-
-
 def _tls_paths(tls: TlsSettings, doc: Document) -> None:
     """``mesh_tls`` templates: known placeholders only, and no ``..`` segment. The values
     filled in are names validated like every other, so no ``{service}`` can add a ``/``
@@ -157,7 +155,7 @@ def _tls_paths(tls: TlsSettings, doc: Document) -> None:
         if not template:
             continue
         path = ("mesh_tls", field)
-        unknown = sorted(set(_PLACEHOLDER.findall(template)) - set(TLS_PLACEHOLDERS))
+        unknown = sorted(set(TLS_PLACEHOLDER_PATTERN.findall(template)) - set(TLS_PLACEHOLDERS))
         if unknown:
             doc.report(
                 path,

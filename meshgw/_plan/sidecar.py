@@ -61,6 +61,7 @@ from meshgw._resolve.modes import (
     resolve_mode,
     resolve_target_mode,
 )
+from meshgw._values import is_ip
 from meshgw.errors import LookupFailed, TranslationError
 from meshgw.model._options import ProxyOptions, UpstreamOptions, proxy_options, upstream_options
 from meshgw.model.common import ProxyMode, ServiceKind
@@ -982,6 +983,17 @@ def _target_cluster(ctx: _Context, target: _Target, name: str, shape: _Shape) ->
     chosen = endpoints
     if endpoints:
         discovery, chosen = choose_discovery(endpoints)
+        if discovery != "EDS" and ctx.tls.sds_over_ads:
+            # Envoy crashes (segfault) initialising a DNS-typed cluster whose secrets
+            # come over ADS: the ADS stream does not exist yet (envoyproxy/envoy#15517).
+            host = next(ep.address for ep in chosen or () if not is_ip(ep.address))
+            raise TranslationError(
+                f"cluster {name!r}: endpoint {host!r} is a host name, so the cluster is "
+                f"{discovery}, and Envoy crashes fetching such a cluster's secrets over "
+                'ADS (mesh_tls sds_cluster = "ads"; envoyproxy/envoy#15517): register '
+                "the gateways or instances by IP address, or name an SDS cluster in "
+                "mesh_tls.sds_cluster"
+            )
     http2 = shape.protocol in _HTTP2_PROTOCOLS
     breakers = _circuit_breakers(shape.options.limits)
     outlier = _outlier_detection(shape.options.passive_health_check)

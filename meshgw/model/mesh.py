@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Protocol
 
@@ -25,6 +26,7 @@ __all__ = [
     "DEFAULT_DATACENTER",
     "DEFAULT_TRUST_DOMAIN",
     "TLS_PLACEHOLDERS",
+    "TLS_PLACEHOLDER_PATTERN",
     "AclSettings",
     "AgentConnect",
     "Mesh",
@@ -93,6 +95,8 @@ class AgentConnect:
 
 #: The placeholders a ``mesh_tls`` path or secret name may contain.
 TLS_PLACEHOLDERS: tuple[str, ...] = ("service", "namespace", "partition", "datacenter")
+#: How a placeholder is written in a template: ``{name}``.
+TLS_PLACEHOLDER_PATTERN = re.compile(r"\{([^{}]*)\}")
 
 
 @attrs.frozen
