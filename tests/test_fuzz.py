@@ -121,12 +121,17 @@ def _bounded(call: Callable[[], T]) -> T:
 
 
 def _load_and_translate(doc: Any) -> None:
-    """Load ``doc`` and translate every proxy in it: every failure is a MeshgwError."""
+    """Load ``doc``, check the whole mesh and translate and explain every proxy in it:
+    every failure is a MeshgwError."""
     try:
         mesh = meshgw.Mesh.from_dict(doc, name="fuzz.json")
     except MeshgwError:
         return
+    with contextlib.suppress(MeshgwError):
+        repr(meshgw.check(mesh))
     for svc in mesh.services:
+        with contextlib.suppress(MeshgwError):
+            repr(meshgw.explain(svc, mesh))
         if svc.kind.value not in ("mesh-gateway", "connect-proxy"):
             continue
         try:
@@ -147,6 +152,7 @@ def hostile_documents(draw: st.DrawFn) -> dict[str, Any]:
         "destination_name": draw(names()),
         "datacenter": draw(st.one_of(st.just("dc2"), names())),
         "destination_namespace": draw(st.one_of(st.just(""), names())),
+        "destination_partition": draw(st.one_of(st.just(""), names())),
         "local_bind_port": draw(st.one_of(st.just(9191), WEIRD_SCALARS)),
         "mesh_gateway": {"mode": draw(st.sampled_from(["local", "remote", "none", "x"]))},
     }
@@ -241,7 +247,37 @@ def hostile_documents(draw: st.DrawFn) -> dict[str, Any]:
                             )
                         }
                     },
-                    "failover": {"*": {"datacenters": [draw(names())]}},
+                    "failover": {
+                        "*": draw(
+                            st.one_of(
+                                st.fixed_dictionaries(
+                                    {"datacenters": st.lists(names(), max_size=2)}
+                                ),
+                                st.fixed_dictionaries(
+                                    {
+                                        "targets": st.lists(
+                                            st.fixed_dictionaries(
+                                                {"service": names(), "namespace": names()},
+                                                optional={"peer": names(), "partition": names()},
+                                            ),
+                                            max_size=2,
+                                        )
+                                    }
+                                ),
+                            )
+                        )
+                    },
+                },
+                {
+                    "kind": "exported-services",
+                    "name": "default",
+                    "services": [
+                        {
+                            "name": draw(names()),
+                            "namespace": draw(names()),
+                            "consumers": [{"peer": draw(names())}],
+                        }
+                    ],
                 },
                 {
                     "kind": "proxy-defaults",
