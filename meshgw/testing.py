@@ -130,9 +130,10 @@ def validate_with_envoy(
     A bootstrap is checked once, as given (verdict form ``"bootstrap"``).
 
     Envoy accepts deprecated fields with a warning, which appears in the verdict's
-    message. With ``reject_deprecated=True`` a runtime layer setting
-    ``envoy.features.fail_on_any_deprecated_feature`` is added to what is checked, so
-    that any deprecated field is a rejection.
+    message. With ``reject_deprecated=True`` any deprecated field is a rejection: a
+    runtime layer setting ``envoy.features.fail_on_any_deprecated_feature`` is added to
+    what is checked, and a run that still warns of a deprecated option (Envoy only warns
+    of some, ``dns_refresh_rate`` among them) gives a failed verdict.
 
     ``envoy`` is the binary to run (default: :func:`find_envoy`). The checks run in
     parallel and get ``timeout`` seconds together; a run still going then is killed and
@@ -161,7 +162,7 @@ def validate_with_envoy(
                 runs.append((form, command, _start(command)))
             deadline = time.monotonic() + timeout
             return [
-                _verdict(form, command, proc, timeout, deadline, tmp)
+                _verdict(form, command, proc, timeout, deadline, tmp, reject_deprecated)
                 for form, command, proc in runs
             ]
         finally:
@@ -299,6 +300,7 @@ def _verdict(
     timeout: float,
     deadline: float,
     tmp: str,
+    reject_deprecated: bool = False,
 ) -> EnvoyVerdict:
     try:
         out, err = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
@@ -309,6 +311,9 @@ def _verdict(
         message = f"envoy did not finish within {timeout:g} s"
         return EnvoyVerdict(False, f"{message}: {text}" if text else message, form, command)
     ok = proc.returncode == 0
+    if ok and reject_deprecated and _DEPRECATED_WARNING in err + out:
+        # Envoy accepted it with a warning the runtime flag does not make fatal.
+        ok = False
     # Envoy writes "configuration '...' OK" to stdout and its log (warnings, the reason
     # for a rejection) to stderr; put the more telling part first.
     text = _trim(out + "\n" + err if ok else err + "\n" + out, tmp)
@@ -325,6 +330,8 @@ def _verdict(
 _PROTO_DUMP = re.compile(r"goo\.gle/debug\w*[ \t]*\n.*?\n\}\n(?=:)", re.DOTALL)
 _SPACES = re.compile(r"[ \t]{2,}")
 _MAX_MESSAGE = 4000
+# How Envoy reports a deprecated field it still accepts.
+_DEPRECATED_WARNING = "Using deprecated option"
 
 
 def _trim(text: str, tmp: str) -> str:

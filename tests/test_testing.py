@@ -307,6 +307,26 @@ class TestWithEnvoy:
         with pytest.raises(AssertionError, match="match_subject_alt_names"):
             assert_envoy_accepts(config, reject_deprecated=True)
 
+    def test_deprecated_field_envoy_only_warns_of(self) -> None:
+        # dns_refresh_rate: deprecated in Envoy 1.40, which warns of it even when
+        # deprecated features are made fatal; reject_deprecated still refuses it.
+        endpoint = {"address": {"socket_address": {"address": "example.com", "port_value": 80}}}
+        cluster = {
+            "name": "c",
+            "type": "STRICT_DNS",
+            "connect_timeout": "5s",
+            "dns_refresh_rate": "10s",
+            "load_assignment": {
+                "cluster_name": "c",
+                "endpoints": [{"lb_endpoints": [{"endpoint": endpoint}]}],
+            },
+        }
+        config = {"clusters": [cluster], "listeners": [], "endpoints": []}
+        assert all(v.ok for v in validate_with_envoy(config))
+        verdicts = validate_with_envoy(config, reject_deprecated=True)
+        assert verdicts and not any(v.ok for v in verdicts)
+        assert all("dns_refresh_rate" in v.message for v in verdicts)
+
     def test_typed_san_field_passes_reject_deprecated(self, good: dict[str, Any]) -> None:
         verdicts = validate_with_envoy(good, reject_deprecated=True)
         assert all(v.ok for v in verdicts), verdicts

@@ -101,9 +101,9 @@ class ClusterSpec:
     gives an assignment without any locality group. ``aggregate`` names the clusters of
     an ``AGGREGATE`` cluster, in priority order. ``lb_policy`` is an Envoy ``LbPolicy``
     name or ``""`` (Envoy's default); ``least_request_choice_count`` > 0 adds
-    ``least_request_lb_config``. ``dns_refresh_rate`` (``""``: Envoy's default) and
-    ``dns_lookup_family`` apply to DNS clusters. ``http2`` makes the upstream protocol
-    HTTP/2.
+    ``least_request_lb_config``. ``dns_lookup_family`` applies to DNS clusters (their
+    refresh rate is Envoy's default: ``dns_refresh_rate`` is deprecated in Envoy 1.40).
+    ``http2`` makes the upstream protocol HTTP/2.
 
     The discovery-chain shape Consul gives sidecar upstream clusters (and a mesh
     gateway's ``exported~`` clusters) adds ``alt_stat_name``, ``circuit_breakers`` and
@@ -120,7 +120,6 @@ class ClusterSpec:
     least_request_choice_count: int = 0
     tcp_keepalive: TcpKeepalive | None = None
     outlier_detection: OutlierDetection | None = OutlierDetection()
-    dns_refresh_rate: str = "10s"
     dns_lookup_family: str = "V4_ONLY"
     alt_stat_name: str = ""
     circuit_breakers: CircuitBreakers | None = None
@@ -193,8 +192,6 @@ def build_cluster(spec: AnyClusterSpec) -> dict[str, Any]:
         cluster["type"] = discovery
         cluster["load_assignment"] = cluster_load_assignment(spec.name, spec.endpoints)
         if discovery in _DNS_TYPES:
-            if spec.dns_refresh_rate:
-                cluster["dns_refresh_rate"] = spec.dns_refresh_rate
             cluster["dns_lookup_family"] = spec.dns_lookup_family
     cluster["connect_timeout"] = spec.connect_timeout
     if spec.circuit_breakers is not None:

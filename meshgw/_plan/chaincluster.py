@@ -30,7 +30,6 @@ def discovery_chain_cluster(
     outlier_detection: OutlierDetection | None = None,
     lb_policy: str = "",
     least_request_choice_count: int = 0,
-    dns_refresh_rate: str = "",
 ) -> ClusterSpec:
     """A discovery-chain target cluster named ``name``: stats under its own name
     (``alt_stat_name``), circuit breakers and outlier detection (``{}`` when not given:
@@ -49,7 +48,6 @@ def discovery_chain_cluster(
         no_panic_threshold=True,
         lb_policy=lb_policy,
         least_request_choice_count=least_request_choice_count,
-        dns_refresh_rate=dns_refresh_rate,
         tls=tls,
         http2=http2,
     )

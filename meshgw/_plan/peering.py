@@ -550,7 +550,6 @@ def peering_clusters(base: GatewayBase, peering: PeeringPlan) -> list[ClusterSpe
             export.discovery,
             lb_policy=export.lb_policy,
             least_request_choice_count=export.least_request_choice_count,
-            dns_refresh_rate="10s",
         )
         for export in peering.exports
     ]

@@ -1020,7 +1020,6 @@ def _target_cluster(ctx: _Context, target: _Target, name: str, shape: _Shape) ->
         circuit_breakers=breakers,
         outlier_detection=outlier,
         no_panic_threshold=shape.kind != "query",
-        dns_refresh_rate="",
         tls=tls,
         http2=http2,
     )
