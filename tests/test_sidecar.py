@@ -337,10 +337,23 @@ def test_no_gateway_with_missing_warn_gives_empty_endpoints(mode: str, tls: dict
 
 
 @pytest.mark.envoy
-def test_target_without_instances_has_an_empty_assignment(tls: dict[str, str]) -> None:
-    out = translate(mesh_dict(tls, [upstream("nothing", datacenter="dc2")], pd_mode="remote"))
+@pytest.mark.parametrize(
+    ("mode", "gateways"),
+    [
+        ("local", [("10.1.0.1", 8443), ("10.1.0.2", 8443)]),
+        ("remote", [("198.18.2.1", 443), ("198.18.2.2", 443)]),
+    ],
+)
+def test_target_without_instances_lists_its_gateways_unhealthy(
+    mode: str, gateways: list[tuple[str, int]], tls: dict[str, str]
+) -> None:
+    # As Consul: the target's health is known (no instance), so the gateways that would
+    # carry its traffic are listed, UNHEALTHY.
+    out = translate(mesh_dict(tls, [upstream("nothing", datacenter="dc2")], pd_mode=mode))
     name = sni("nothing", "dc2")
-    assert by_name(out["endpoints"], "cluster_name")[name]["endpoints"] == []
+    assert endpoints_of(out, name) == gateways
+    (group,) = by_name(out["endpoints"], "cluster_name")[name]["endpoints"]
+    assert {ep["health_status"] for ep in group["lb_endpoints"]} == {"UNHEALTHY"}
     assert_envoy_accepts(out)
 
 

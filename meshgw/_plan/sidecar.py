@@ -909,12 +909,10 @@ def _via_gateways(
     ctx: _Context, target: ChainTarget, gateways: Sequence[Instance], *, wan: bool
 ) -> tuple[Endpoint, ...]:
     instances = _target_instances(ctx, target)
-    if not instances:
-        # Nothing to reach behind the gateways: an empty assignment lets Envoy's
-        # aggregate cluster move on to the next failover target.
-        return ()
     # Consul's makeLoadAssignmentEndpointGroup: the gateways carry the target's health
-    # (healthy if any instance is), with their own weights.
+    # (healthy if any instance is), with their own weights. A target without instances
+    # has a known, empty health: its gateways are listed UNHEALTHY, and Envoy's
+    # aggregate cluster moves on to the next failover target.
     only_passing = target.only_passing
     health = (
         HEALTHY
