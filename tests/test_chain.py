@@ -93,6 +93,18 @@ def test_redirect_to_a_peer() -> None:
     chain = compile_chain(mesh({"name": "db", "redirect": {"peer": "acme"}}), "db")
     assert chain.primary == ChainTarget("db", "default", "default", "", "acme")
     assert chain.primary.id == "db.default.default.external.acme"
+    assert chain.connect_timeout_ns == 5_000_000_000
+
+
+def test_redirect_to_a_peer_keeps_the_resolvers_connect_timeout() -> None:
+    # Consul's golden: the redirecting resolver's ConnectTimeout, not the 5 s default.
+    resolver = {"name": "db", "connect_timeout": "33s", "redirect": {"peer": "acme"}}
+    chain = compile_chain(mesh(resolver), "db")
+    assert chain.primary.peer == "acme"
+    assert chain.connect_timeout_ns == 33_000_000_000
+    # Redirected to another name: that name's resolver (here none) decides.
+    renamed = {**resolver, "redirect": {"peer": "acme", "service": "db2"}}
+    assert compile_chain(mesh(renamed), "db").connect_timeout_ns == 5_000_000_000
 
 
 def test_redirect_cycle_is_an_error() -> None:

@@ -571,6 +571,21 @@ def test_failover_to_a_peer_target(tls: dict[str, str]) -> None:
     assert_envoy_accepts(out)
 
 
+@pytest.mark.envoy
+def test_redirect_to_a_peer_gets_the_resolvers_connect_timeout(tls: dict[str, str]) -> None:
+    resolver = {
+        "kind": "service-resolver",
+        "name": "payments",
+        "connect_timeout": "33s",
+        "redirect": {"peer": "acme"},
+    }
+    out = translate(mesh_dict(tls, [upstream("payments")], entries=[resolver]))
+    name = f"payments.default.acme.external.{PEER_TD}"
+    assert by_name(out["clusters"])[name]["connect_timeout"] == "33s"
+    assert endpoints_of(out, name) == [("203.0.113.10", 443)]
+    assert_envoy_accepts(out)
+
+
 # --------------------------------------------------------------------------- names
 
 

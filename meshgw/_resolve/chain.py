@@ -313,8 +313,13 @@ def compile_chain(
     timeout = DEFAULT_CONNECT_TIMEOUT_NS
     if resolver is not None:
         failover = compiler.failover(primary, resolver)
-        if resolver.connect_timeout is not None and resolver.connect_timeout > 0:
-            timeout = resolver.connect_timeout
+    elif primary.peer:
+        # Consul resolves a peer target with the local resolver of its service name --
+        # the one that redirected to the peer, when the redirect keeps the name -- and
+        # takes its ConnectTimeout (33 s in Consul's golden), not the 5 s default.
+        resolver = mesh.service_resolver(primary.service, start.partition)
+    if resolver is not None and (resolver.connect_timeout or 0) > 0:
+        timeout = resolver.connect_timeout or timeout
     return DiscoveryChain(
         service=start.service,
         namespace=start.namespace,
