@@ -5,6 +5,7 @@ Envoys' stats; failover when gateways go down; nothing left running."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,21 @@ def test_peering(tmp_path: Path) -> None:
         assert conn.hops[1].endpoint == "203.0.113.10:443"
         assert conn.hops[2].cluster.startswith("exported~payments.")
         _check_against_trace(lab, "payments", peer="cluster-01")
+
+
+def test_an_intention_denies_as_the_trace_predicts(tmp_path: Path) -> None:
+    # A copy of the example (files unchanged) plus one config entry: api refuses web.
+    mesh = tmp_path / "mesh"
+    shutil.copytree(TWO_DC, mesh)
+    (mesh / "api-intentions.hcl").write_text(
+        'Kind = "service-intentions"\nName = "api"\nSources = [{ Name = "web", Action = "deny" }]\n'
+    )
+    with meshgw.lab.start(mesh, workdir=tmp_path / "lab") as lab:
+        api, comparison = lab.verify("web", "api", datacenter="dc2")
+        assert not api.ok and api.answer is None
+        # The bytes reached api's sidecar, whose RBAC filter closed the connection.
+        assert _route(api) == TWO_DC_PATHS["api"]
+        assert comparison.agrees and not comparison.expected_ok  # the same failure
+        assert "MGW100" in comparison.expected[0]
+        db, comparison = lab.verify("web", "db", datacenter="dc2")
+        assert db.ok and comparison.agrees
