@@ -104,33 +104,12 @@ def _filters(chain: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def listener_cluster(listener: Mapping[str, Any]) -> str:
-    """The cluster an upstream (or public) listener sends to: its TCP proxy's, or for an
-    HTTP listener with an inline route configuration, its catch-all route's (the last
-    route of the first virtual host, which Consul's chain routes end with)."""
+    """The cluster an upstream (or public) listener sends to (see :func:`chain_cluster`)."""
     for chain in listener.get("filter_chains", ()):
         cluster = chain_cluster(chain, "")
         if cluster:
             return cluster
-        for f in _filters(chain):
-            if f.get("name") == _HCM:
-                cluster = _default_route_cluster(f.get("typed_config", {}))
-                if cluster:
-                    return cluster
     return ""
-
-
-def _default_route_cluster(hcm: Mapping[str, Any]) -> str:
-    hosts = hcm.get("route_config", {}).get("virtual_hosts", ())
-    if not hosts:
-        return ""
-    routes = hosts[0].get("routes", ())
-    if not routes:
-        return ""
-    action = routes[-1].get("route", {})
-    if action.get("cluster"):
-        return str(action["cluster"])
-    weighted = action.get("weighted_clusters", {}).get("clusters", ())
-    return str(weighted[0].get("name", "")) if weighted else ""
 
 
 class ChainIndex:
@@ -183,7 +162,7 @@ def pick_filter_chain(listener: Mapping[str, Any], server_name: str) -> Mapping[
 def chain_cluster(chain: Mapping[str, Any], server_name: str) -> str:
     """The cluster a filter chain's TCP proxy sends to: the SNI itself after an
     ``sni_cluster`` filter (when the SNI is set), else the TCP proxy's ``cluster``
-    (the first of ``weighted_clusters``); for an HTTP connection manager, its first
+    (the first of ``weighted_clusters``); for an HTTP connection manager, its catch-all
     route's cluster."""
     sni_cluster = False
     for f in _filters(chain):
@@ -206,17 +185,18 @@ def chain_cluster(chain: Mapping[str, Any], server_name: str) -> str:
 
 
 def _route_cluster(hcm: Mapping[str, Any]) -> str:
-    # An HTTP upstream or public listener: meshgw's inline route configuration sends
-    # every request ("/") of its one virtual host to one cluster.
-    for host in hcm.get("route_config", {}).get("virtual_hosts", ()):
-        for route in host.get("routes", ()):
-            action = route.get("route", {})
-            if action.get("cluster"):
-                return str(action["cluster"])
-            weighted = action.get("weighted_clusters", {}).get("clusters", ())
-            if weighted:
-                return str(weighted[0].get("name", ""))
-    return ""
+    # An HTTP upstream or public listener: meshgw's inline route configuration ends the
+    # first virtual host with the catch-all route (Consul's chain routes put a router's
+    # matches before it), whose cluster every other request goes to.
+    hosts = hcm.get("route_config", {}).get("virtual_hosts", ())
+    routes = hosts[0].get("routes", ()) if hosts else ()
+    if not routes:
+        return ""
+    action = routes[-1].get("route", {})
+    if action.get("cluster"):
+        return str(action["cluster"])
+    weighted = action.get("weighted_clusters", {}).get("clusters", ())
+    return str(weighted[0].get("name", "")) if weighted else ""
 
 
 def terminates_tls(chain: Mapping[str, Any]) -> bool:
