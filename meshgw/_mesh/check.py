@@ -7,7 +7,6 @@ from collections.abc import Iterable
 import attrs
 
 from meshgw._gcpause import gc_paused
-from meshgw._mesh import envoyview as ev
 from meshgw._mesh import findings as fc
 from meshgw._mesh.findings import Finding, Severity
 from meshgw._mesh.fleet import Fleet, Member, Translated
@@ -79,24 +78,18 @@ def _check(fleet: Fleet) -> CheckReport:
 
 
 def _collisions(member: Member, out: Translated) -> Iterable[Finding]:
-    by_port: dict[int, list[tuple[str, str]]] = {}
-    for listener in out.listeners:
-        address, port = ev.socket(listener)
-        if port:
-            by_port.setdefault(port, []).append((address, str(listener.get("name", ""))))
-    for port, bound in sorted(by_port.items()):
-        for i, (a, name_a) in enumerate(bound):
-            for b, name_b in bound[i + 1 :]:
-                if a == b or ev.is_wildcard(a) or ev.is_wildcard(b):
-                    code, message, suggestion = collision_issue(member.id, name_a, name_b, port)
-                    yield Finding.of(
-                        code,
-                        message,
-                        proxy=member.id,
-                        datacenter=member.datacenter,
-                        source=member.source,
-                        suggestion=suggestion,
-                    )
+    for port, one, other in out.bound.collisions():
+        code, message, suggestion = collision_issue(
+            member.id, str(one.get("name", "")), str(other.get("name", "")), port
+        )
+        yield Finding.of(
+            code,
+            message,
+            proxy=member.id,
+            datacenter=member.datacenter,
+            source=member.source,
+            suggestion=suggestion,
+        )
 
 
 _PROXY_CODES = frozenset({fc.PORT_COLLISION.code, fc.TRANSLATION_FAILED.code})

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 __all__ = [
+    "Bound",
     "ChainIndex",
     "Endpoint",
     "aggregate_children",
@@ -18,9 +19,7 @@ __all__ = [
     "endpoints",
     "expected_sans",
     "is_wildcard",
-    "listener_at",
     "listener_cluster",
-    "listener_for_socket",
     "pick_filter_chain",
     "socket",
     "terminates_tls",
@@ -60,43 +59,72 @@ def socket(resource: Mapping[str, Any]) -> tuple[str, int]:
     return str(sock.get("address", "")), int(sock.get("port_value", 0))
 
 
-def listener_for_socket(
-    listeners: Iterable[Mapping[str, Any]], address: str, port: int
-) -> Mapping[str, Any] | None:
-    """The listener bound exactly to ``address:port``, else one bound to a wildcard
-    address on ``port`` (what the kernel hands a connection to); ``None`` if neither."""
-    wildcard = None
-    for listener in listeners:
-        a, p = socket(listener)
-        if p != port:
-            continue
-        if a == address:
-            return listener
-        if a in _WILDCARDS and wildcard is None:
-            wildcard = listener
-    return wildcard
+class Bound:
+    """A proxy's listeners by the port they bind, built once per configuration."""
 
+    __slots__ = ("_by_port",)
 
-def listener_at(
-    listeners: Iterable[Mapping[str, Any]],
-    address: str,
-    port: int,
-    advertised: Iterable[tuple[str, int]],
-) -> Mapping[str, Any] | None:
-    """The listener a connection to ``address:port`` reaches on a proxy advertised at
-    ``advertised``: bound there (or on a wildcard), else — an advertised address in
-    front of the proxy, such as a NAT'd WAN address — the listener bound to the proxy's
-    first advertised address."""
-    listeners = list(listeners)
-    found = listener_for_socket(listeners, address, port)
-    if found is not None:
-        return found
-    if (address, port) in set(advertised):
-        for a, p in advertised:
-            found = listener_for_socket(listeners, a, p)
-            if found is not None:
-                return found
-    return None
+    def __init__(self, listeners: Iterable[Mapping[str, Any]]) -> None:
+        self._by_port: dict[int, list[tuple[str, Mapping[str, Any]]]] = {}
+        for listener in listeners:
+            address, port = socket(listener)
+            self._by_port.setdefault(port, []).append((address, listener))
+
+    def for_socket(
+        self, address: str, port: int, *, outbound: bool = False
+    ) -> Mapping[str, Any] | None:
+        """The listener bound exactly to ``address:port``, else one bound to a wildcard
+        address on ``port`` (what the kernel hands a connection to); ``None`` if
+        neither. ``outbound``: upstream listeners only."""
+        wildcard = None
+        for a, listener in self._by_port.get(port, ()):
+            if outbound and listener.get("traffic_direction") != "OUTBOUND":
+                continue
+            if a == address:
+                return listener
+            if a in _WILDCARDS and wildcard is None:
+                wildcard = listener
+        return wildcard
+
+    def at(
+        self, address: str, port: int, advertised: Iterable[tuple[str, int]]
+    ) -> Mapping[str, Any] | None:
+        """The listener a connection to ``address:port`` reaches on a proxy advertised
+        at ``advertised``: bound there (or on a wildcard), else — an advertised address
+        in front of the proxy, such as a NAT'd WAN address — the listener bound to the
+        proxy's first advertised address."""
+        found = self.for_socket(address, port)
+        if found is not None:
+            return found
+        advertised = tuple(advertised)
+        if (address, port) in advertised:
+            for a, p in advertised:
+                found = self.for_socket(a, p)
+                if found is not None:
+                    return found
+        return None
+
+    def sharing(self, listener: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The other listeners that bind ``listener``'s port on the same address, or
+        where either address is a wildcard (Envoy cannot bind both)."""
+        address, port = socket(listener)
+        return [
+            other
+            for a, other in self._by_port.get(port, ())
+            if other is not listener and (a == address or is_wildcard(a) or is_wildcard(address))
+        ]
+
+    def collisions(self) -> list[tuple[int, Mapping[str, Any], Mapping[str, Any]]]:
+        """Every pair of listeners that cannot both bind: ``(port, one, other)``."""
+        out = []
+        for port, bound in sorted(self._by_port.items()):
+            if not port:
+                continue
+            for i, (a, one) in enumerate(bound):
+                for b, other in bound[i + 1 :]:
+                    if a == b or is_wildcard(a) or is_wildcard(b):
+                        out.append((port, one, other))
+        return out
 
 
 def _filters(chain: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from meshgw._mesh.envoyview import ChainIndex
+from meshgw._mesh.envoyview import Bound, ChainIndex
 from meshgw._mesh.meshset import MeshSet
 from meshgw._resolve.catalog import agent_entries
 from meshgw._resolve.placement import MeshProxy, datacenter_mesh, datacenters, proxies
@@ -92,6 +92,11 @@ class Translated:
     listeners: tuple[dict[str, Any], ...]
     warnings: tuple[str, ...] = ()
     error: str = ""
+    bound: Bound = attrs.field(init=False, eq=False, repr=False)
+
+    @bound.default
+    def _bound(self) -> Bound:
+        return Bound(self.listeners)
 
 
 class Fleet:
@@ -122,6 +127,7 @@ class Fleet:
         # The tracer's memo of paths behind an address, shared by every upstream traced.
         self.memo: dict[Any, Any] = {}
         self._chains: dict[int, ChainIndex] = {}
+        self._datacenters: dict[str, frozenset[str]] = {}
 
     # ----------------------------------------------------------------- meshes
 
@@ -135,9 +141,12 @@ class Fleet:
 
     def datacenters_of(self, member: Member) -> frozenset[str]:
         """The datacenters ``member``'s mesh knows (its primary included)."""
-        mesh = self.root(member)
-        primary = {mesh.primary_datacenter} if mesh.primary_datacenter else set()
-        return frozenset(datacenters(mesh)) | primary
+        found = self._datacenters.get(member.mesh_name)
+        if found is None:
+            mesh = self.root(member)
+            primary = {mesh.primary_datacenter} if mesh.primary_datacenter else set()
+            found = self._datacenters[member.mesh_name] = frozenset(datacenters(mesh)) | primary
+        return found
 
     def services_in(self, datacenter: str, member: Member) -> set[str]:
         """Names of the services with an instance (sidecar or connect-native) in

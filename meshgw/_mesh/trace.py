@@ -284,11 +284,7 @@ def trace_upstream(fleet: Fleet, member: Member, up: Upstream) -> Trace:
             )
         )
         return done()
-    listener = ev.listener_for_socket(
-        [x for x in out.listeners if x.get("traffic_direction") == "OUTBOUND"],
-        up.bind_address,
-        up.local_bind_port,
-    )
+    listener = out.bound.for_socket(up.bind_address, up.local_bind_port, outbound=True)
     if listener is None:
         issues.append(
             (
@@ -414,7 +410,6 @@ class _Walk:
         """Paths after ``member`` sends to cluster ``name``."""
         issues: list[Issue] = []
         eps = ev.endpoints(cluster, out.assignments)
-        who = _who(member)
         if not eps:
             if member is self.source:
                 if not self.named:
@@ -423,7 +418,7 @@ class _Walk:
                 issues.append(
                     (
                         fc.NO_ENDPOINTS.code,
-                        f"{who}'s cluster {name} has no endpoints",
+                        f"{_who(member)}'s cluster {name} has no endpoints",
                         "register instances of the service (or its gateways) in the catalog",
                     )
                 )
@@ -433,7 +428,7 @@ class _Walk:
             issues.append(
                 (
                     fc.NO_HEALTHY_ENDPOINTS.code,
-                    f"every endpoint of {who}'s cluster {name} is unhealthy "
+                    f"every endpoint of {_who(member)}'s cluster {name} is unhealthy "
                     f"({', '.join(f'{e.address}:{e.port}' for e in eps)})",
                     "fix the failing health checks, or add a failover target",
                 )
@@ -443,8 +438,8 @@ class _Walk:
             issues.append(
                 (
                     fc.DNS_SEVERAL_HOSTS.code,
-                    f"{who}'s LOGICAL_DNS cluster {name} has {len(eps)} hosts; Envoy resolves "
-                    f"only the first ({eps[0].address}:{eps[0].port})",
+                    f"{_who(member)}'s LOGICAL_DNS cluster {name} has {len(eps)} hosts; "
+                    f"Envoy resolves only the first ({eps[0].address}:{eps[0].port})",
                     "give the gateways one DNS name, or use IP addresses",
                 )
             )
@@ -547,7 +542,7 @@ class _Walk:
         out = self.fleet.output(target)
         if out.error:
             return [], [(fc.TRANSLATION_FAILED.code, f"{who}: {out.error}", "fix the registration")]
-        listener = ev.listener_at(out.listeners, address, port, target.addresses)
+        listener = out.bound.at(address, port, target.addresses)
         if listener is None:
             return [], [
                 (
@@ -754,15 +749,9 @@ def _name_issues(fleet: Fleet, member: Member, up: Upstream) -> Iterable[Issue]:
 
 def _collisions(member: Member, out: Translated, listener: Any) -> Iterable[Issue]:
     """Other listeners of the proxy that bind what ``listener`` binds."""
-    addr, port = ev.socket(listener)
-    for other in out.listeners:
-        if other is listener:
-            continue
-        a, p = ev.socket(other)
-        if p == port and (a == addr or ev.is_wildcard(a) or ev.is_wildcard(addr)):
-            yield collision_issue(
-                member.id, str(listener.get("name")), str(other.get("name")), port
-            )
+    port = ev.socket(listener)[1]
+    for other in out.bound.sharing(listener):
+        yield collision_issue(member.id, str(listener.get("name")), str(other.get("name")), port)
 
 
 def collision_issue(proxy: str, one: str, other: str, port: int) -> Issue:
