@@ -1084,6 +1084,24 @@ def test_resolver_connect_timeout() -> None:
 
 
 @pytest.mark.envoy
+def test_zero_timeouts_mean_the_defaults() -> None:
+    # Consul: connect_timeout_ms below 1 is its default of 5 s; a resolver ConnectTimeout
+    # of 0 is unset, so the gateway's own timeout applies.
+    entries = [resolver("api", connect_timeout="0s")]
+    catalog = [sidecar("api", "n1", "10.0.0.1"), remote_gw("dc2", "a", "198.18.2.1")]
+    out = run(make_mesh(gateway({"connect_timeout_ms": 0}), catalog=catalog, entries=entries))
+    assert {c["name"]: c["connect_timeout"] for c in out["clusters"]} == {
+        sni("api"): "5s",
+        dc_sni("dc2"): "5s",
+    }
+    out = run(make_mesh(gateway({"connect_timeout_ms": 1}), catalog=catalog, entries=entries))
+    assert {c["name"]: c["connect_timeout"] for c in out["clusters"]} == {
+        sni("api"): "0.001s",
+        dc_sni("dc2"): "0.001s",
+    }
+
+
+@pytest.mark.envoy
 @pytest.mark.parametrize(
     ("load_balancer", "expected"),
     [

@@ -742,6 +742,13 @@ def test_local_app_port_without_a_destination_registration_is_an_error(
         _local_app_port(tls, [])
 
 
+def test_local_connect_timeout_below_1_ms_is_the_default(tls: dict[str, str]) -> None:
+    # Consul: local_connect_timeout_ms below 1 is its default of 5 s.
+    for value, expected in ((0, "5s"), (1, "0.001s"), (5000, "5s"), (250, "0.250s")):
+        out = translate(mesh_dict(tls, [], proxy={"config": {"local_connect_timeout_ms": value}}))
+        assert by_name(out["clusters"])["local_app"]["connect_timeout"] == expected, value
+
+
 @pytest.mark.envoy
 def test_http_sidecar_and_bind_options(tls: dict[str, str]) -> None:
     config = {
@@ -936,6 +943,63 @@ def test_limits_and_passive_health_check_from_service_defaults(tls: dict[str, st
     assert cluster["circuit_breakers"] == {"thresholds": [{"max_requests": 5}]}
     assert cluster["outlier_detection"] == {"consecutive_5xx": 7, "base_ejection_time": "30s"}
     assert_envoy_accepts(out)
+
+
+def test_upstream_connect_timeout_sources(tls: dict[str, str]) -> None:
+    # The resolver's ConnectTimeout (0 = unset: 5 s), replaced by the upstream's own
+    # connect_timeout_ms.
+    cases = [
+        ("0s", None, "5s"),
+        ("12s", None, "12s"),
+        ("12s", 750, "0.750s"),
+        ("0s", 750, "0.750s"),
+    ]
+    for resolver_timeout, upstream_ms, expected in cases:
+        entry = {"kind": "service-resolver", "name": "api", "connect_timeout": resolver_timeout}
+        config = {} if upstream_ms is None else {"connect_timeout_ms": upstream_ms}
+        out = translate(mesh_dict(tls, [upstream(config=config)], entries=[entry]))
+        (cluster,) = [c for c in out["clusters"] if c["name"] != "local_app"]
+        # A timeout that differs from the chain's customizes the cluster (hash~ prefix).
+        customized = upstream_ms is not None
+        assert (cluster["name"] != sni("api", "dc1")) is customized
+        assert cluster["name"].endswith(sni("api", "dc1"))
+        assert cluster["connect_timeout"] == expected, (resolver_timeout, upstream_ms)
+
+
+def test_every_limit_and_passive_health_check_field(tls: dict[str, str]) -> None:
+    # Each Consul field lands in its own Envoy field (Consul's ToOutlierDetection and
+    # makeUpstreamCircuitBreakers); zero interval and max_failures mean Envoy's defaults.
+    full = {
+        "limits": {
+            "max_connections": 11,
+            "max_pending_requests": 22,
+            "max_concurrent_requests": 33,
+        },
+        "passive_health_check": {
+            "interval": "7s",
+            "max_failures": 4,
+            "enforcing_consecutive_5xx": 55,
+            "max_ejection_percent": 66,
+            "base_ejection_time": "45s",
+        },
+    }
+    zeros = {"passive_health_check": {"interval": "0s", "max_failures": 0}}
+    ups = [upstream(datacenter="dc2", config=full), upstream("db", 9002, config=zeros)]
+    out = translate(mesh_dict(tls, ups, pd_mode="remote"))
+    api = by_name(out["clusters"])[sni("api", "dc2")]
+    assert api["circuit_breakers"] == {
+        "thresholds": [{"max_connections": 11, "max_pending_requests": 22, "max_requests": 33}]
+    }
+    assert api["outlier_detection"] == {
+        "interval": "7s",
+        "consecutive_5xx": 4,
+        "enforcing_consecutive_5xx": 55,
+        "max_ejection_percent": 66,
+        "base_ejection_time": "45s",
+    }
+    db = by_name(out["clusters"])[sni("db", "dc1")]
+    assert db["outlier_detection"] == {}
+    assert db["circuit_breakers"] == {}
 
 
 @pytest.mark.envoy
