@@ -539,3 +539,31 @@ def test_where_consul_s_rbac_departs_from_its_precedence_the_proxy_s_answer_is_g
     )
     assert decide(mesh, Identity("cron"), "api").allowed is True
     assert decision.summary.replace(f"{tmp_path}/", "") == "deny (mesh.hcl:11, not first match)"
+
+
+def test_http_permissions_towards_a_tcp_service_are_reported(tmp_path: Path) -> None:
+    text = """
+    services = [
+      { name = "web", port = 1, connect { sidecar_service {} } },
+      { name = "db", port = 2, connect { sidecar_service {} } },
+      { name = "docs", port = 3, connect { sidecar_service {
+          proxy { config { protocol = "http" } } } } },
+    ]
+    config_entries {
+      bootstrap = [
+        { Kind = "service-intentions", Name = "db", Sources = [
+          { Name = "web", Permissions = [ { Action = "allow", HTTP = { PathPrefix = "/" } } ] },
+        ] },
+        { Kind = "service-intentions", Name = "docs", Sources = [
+          { Name = "web", Permissions = [ { Action = "allow", HTTP = { PathPrefix = "/" } } ] },
+        ] },
+      ]
+    }
+    """
+    (problem,) = intention_problems(_mesh(text, tmp_path))
+    assert problem.code == "MGW104"
+    assert problem.where is not None and problem.where.line == 11
+    assert problem.message == (
+        'service-intentions "db": source "web" has HTTP permissions, but db\'s protocol is '
+        '"tcp": its sidecars refuse that source'
+    )

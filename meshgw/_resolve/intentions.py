@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import attrs
 
+from meshgw._resolve.chain import chain_protocol
 from meshgw._resolve.memo import per_mesh
 from meshgw.model.common import Source
 from meshgw.model.entries import IntentionPermission, ServiceIntentions, SourceIntention
@@ -566,6 +567,12 @@ FINDING_CODES: tuple[tuple[str, str, str, str], ...] = (
         "warning",
         "an intention names a peer the mesh does not know",
     ),
+    (
+        "MGW104",
+        "l7-intention-on-tcp-service",
+        "warning",
+        "an intention with HTTP permissions targets a TCP service (it acts as a deny)",
+    ),
 )
 
 
@@ -604,8 +611,9 @@ def known_services(mesh: Mesh) -> frozenset[str]:
 
 def intention_problems(mesh: Mesh) -> tuple[IntentionProblem, ...]:
     """Intentions naming a destination or source service no registration or catalog
-    entry has (``MGW102``; names are compared without their namespace), or a source peer
-    absent from ``peers`` (``MGW103``), in config-entry order. A peer's services are not
+    entry has (``MGW102``; names are compared without their namespace), a source peer
+    absent from ``peers`` (``MGW103``), or HTTP permissions towards a service whose
+    protocol is not HTTP-like (``MGW104``), in config-entry order. A peer's services are not
     checked: the peer's catalog is not in the mesh."""
     services = known_services(mesh)
     peers = {p.name for p in mesh.peers}
@@ -613,6 +621,20 @@ def intention_problems(mesh: Mesh) -> tuple[IntentionProblem, ...]:
     for entry in mesh.config_entries:
         if not isinstance(entry, ServiceIntentions):
             continue
+        l7 = next((src for src in entry.sources if src.permissions), None)
+        if l7 is not None and entry.name != _WILD and entry.name in services:
+            protocol = _protocol(mesh, entry.name, entry.partition or mesh.local_partition)
+            if protocol not in _HTTP_PROTOCOLS:
+                out.append(
+                    IntentionProblem(
+                        "MGW104",
+                        f'service-intentions "{entry.name}": source "{l7.name}" has HTTP '
+                        f'permissions, but {entry.name}\'s protocol is "{protocol}": its '
+                        "sidecars refuse that source",
+                        l7.source,
+                        'set protocol = "http" in service-defaults, or use an action',
+                    )
+                )
         if entry.name != _WILD and entry.name not in services:
             out.append(
                 IntentionProblem(
@@ -646,6 +668,21 @@ def intention_problems(mesh: Mesh) -> tuple[IntentionProblem, ...]:
                     )
                 )
     return tuple(out)
+
+
+_HTTP_PROTOCOLS = frozenset({"http", "http2", "grpc"})
+
+
+def _protocol(mesh: Mesh, service: str, partition: str) -> str:
+    """The protocol of ``service``'s sidecars: one set in a registration's proxy config,
+    else central configuration (Consul's chain protocol)."""
+    for svc in mesh.services:
+        proxy = svc.proxy
+        if proxy is not None and proxy.destination_service_name == service:
+            value = proxy.config.get("protocol")
+            if isinstance(value, str) and value:
+                return value.lower()
+    return chain_protocol(mesh, service, partition)
 
 
 def _close(name: str, known: set[str] | frozenset[str]) -> str:
