@@ -176,19 +176,22 @@ def make_mesh(
     return Mesh.from_dict(data)
 
 
-#: Outputs the running test wants Envoy to check, after its own assertions.
-_FOR_ENVOY: list[Out] = []
+#: Outputs the running test wants Envoy to check, after its own assertions (one list per
+#: running test: the fixture below opens and drains it).
+_FOR_ENVOY: list[list[Out]] = []
 
 
 @pytest.fixture(autouse=True)
 def _envoy_accepts(subtests: pytest.Subtests) -> Iterator[None]:
     """Envoy checks every output queued by :func:`accept` once the test body has run, each
     as a subtest of its own: without an Envoy binary only those subtests are skipped,
-    never the test's pure-Python assertions."""
-    _FOR_ENVOY.clear()
-    yield
-    queued = list(_FOR_ENVOY)
-    _FOR_ENVOY.clear()
+    never the test's pure-Python assertions. (Modules that use :func:`run` import this
+    fixture too.)"""
+    _FOR_ENVOY.append([])
+    try:
+        yield
+    finally:
+        queued = _FOR_ENVOY.pop()
     for i, out in enumerate(queued):
         with subtests.test(f"envoy accepts output {i}"):
             try:
@@ -199,7 +202,8 @@ def _envoy_accepts(subtests: pytest.Subtests) -> Iterator[None]:
 
 def accept(out: Out) -> None:
     """Have Envoy check ``out`` (as EDS and with endpoints inline) after the test body."""
-    _FOR_ENVOY.append(out)
+    assert _FOR_ENVOY, "accept()/run() need the _envoy_accepts fixture in the test's module"
+    _FOR_ENVOY[-1].append(out)
 
 
 def run(mesh: Mesh, registration: str = "mesh-gateway", **kw: Any) -> Out:

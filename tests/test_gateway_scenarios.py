@@ -21,9 +21,10 @@ from typing import Any
 
 import attrs
 import pytest
-from test_gateway import (
+from test_gateway import (  # _envoy_accepts: Envoy checks what run() translates
     TD,
     Out,
+    _envoy_accepts,  # noqa: F401
     by_name,
     dc_sni,
     gateway,
@@ -747,6 +748,24 @@ def test_peering_control_plane_skips_replicas_and_servers_without_a_tls_port() -
     assert hosts(by_name(out["endpoints"], LOCAL_PEERING)) == [
         ("10.0.0.1", 8503, None, None),
         ("10.0.0.5", 8600, None, None),
+    ]
+
+
+@pytest.mark.envoy
+def test_peering_server_tls_port_must_be_a_valid_port() -> None:
+    # The grpc_tls_port meta is text: only 1..65535 is a port Envoy can dial.
+    servers = [
+        peering_server("s0", "10.0.0.10", tls_port="0"),
+        peering_server("s1", "10.0.0.1", tls_port="1"),
+        peering_server("s2", "10.0.0.2", tls_port="65535"),
+        peering_server("s3", "10.0.0.3", tls_port="65536"),
+        peering_server("s4", "10.0.0.4", tls_port="-8503"),
+        peering_server("s5", "10.0.0.5", tls_port=" 8503"),
+    ]
+    out = run(control_plane_mesh(servers))
+    assert hosts(by_name(out["endpoints"], LOCAL_PEERING)) == [
+        ("10.0.0.1", 1, None, None),
+        ("10.0.0.2", 65535, None, None),
     ]
 
 
