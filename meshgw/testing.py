@@ -42,7 +42,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -55,7 +55,11 @@ from meshgw.lab._binary import ENVOY_ENV_VAR, EnvoyNotAvailable, find_envoy
 from meshgw.lab._pki import SpiffeIdentity, TestPKI, make_test_pki
 
 if TYPE_CHECKING:
-    pass
+    from meshgw._mesh.meshset import MeshSet
+    from meshgw._mesh.trace import Trace
+    from meshgw._resolve.placement import MeshProxy
+    from meshgw.model.mesh import Mesh
+    from meshgw.model.registration import Service, Upstream
 
 __all__ = [
     "ENVOY_ENV_VAR",
@@ -65,6 +69,7 @@ __all__ = [
     "SpiffeIdentity",
     "TestPKI",
     "assert_envoy_accepts",
+    "assert_routes_through",
     "cluster",
     "endpoints_of",
     "find_envoy",
@@ -77,6 +82,61 @@ __all__ = [
 _NODE = "meshgw-validate"
 _RESOURCE_KEYS = frozenset({"clusters", "listeners", "endpoints"})
 _BOOTSTRAP_KEYS = frozenset({"static_resources", "node"})
+
+
+# --------------------------------------------------------------------------- routes
+
+
+def assert_routes_through(
+    mesh: Mesh | MeshSet,
+    source: str | Service | MeshProxy,
+    upstream: str | Upstream,
+    gateways: str | Sequence[str],
+    *,
+    datacenter: str | None = None,
+    peer: str | None = None,
+) -> Trace:
+    """Assert that ``source``'s upstream ``upstream`` arrives, crossing exactly these
+    mesh gateways, and return its :class:`~meshgw.Trace`.
+
+    ``gateways`` names, in order, where each mesh gateway on the way runs: its
+    datacenter, or the peer's name for a gateway of a peered mesh in a
+    :class:`~meshgw.MeshSet`. ``"dc2"`` (or ``["dc2"]``) is remote mode to dc2,
+    ``["dc1", "dc2"]`` local mode from dc1, ``[]`` a direct connection. Every path
+    Envoy uses with the catalog's health as given (``Trace.active``) must match;
+    failover targets Envoy would only use later are not checked. ``source``,
+    ``upstream``, ``datacenter`` and ``peer`` are those of :func:`meshgw.trace`.
+
+    Raises :class:`AssertionError` with the trace when a path differs or the
+    connection fails.
+    """
+    __tracebackhide__ = True
+    from meshgw._mesh.trace import trace
+
+    expected = (gateways,) if isinstance(gateways, str) else tuple(gateways)
+    result = trace(mesh, source, upstream, datacenter=datacenter, peer=peer)
+    crossed = sorted(
+        {
+            tuple(hop.peer or hop.datacenter for hop in path if hop.kind == "mesh-gateway")
+            for path in result.active
+        }
+    )
+    if result.ok and crossed == [expected]:
+        return result
+    if not result.ok:
+        why = "the connection fails"
+    else:
+        why = "its paths cross " + " or ".join(_gateway_list(c) for c in crossed)
+    raise AssertionError(
+        f"expected {result.source} -> {result.upstream} through {_gateway_list(expected)}, "
+        f"but {why}:\n{result.render()}"
+    )
+
+
+def _gateway_list(names: Sequence[str]) -> str:
+    if not names:
+        return "no mesh gateway (direct)"
+    return "the mesh gateways of " + " then ".join(names)
 
 
 # --------------------------------------------------------------------------- validating

@@ -487,3 +487,68 @@ config_entries {
     t = meshgw.trace(m, "web", "api")
     assert t.ok and len(t.paths) == 2, t.render()
     assert {p[-1].proxy for p in t.paths} == {"api-sidecar-proxy"}
+
+
+# --------------------------------------------------------------------------- meshgw.testing
+
+
+@pytest.mark.parametrize(
+    ("mode", "gateways"), [("local", ["dc1", "dc2"]), ("remote", "dc2"), ("none", [])]
+)
+def test_assert_routes_through_accepts_the_path_each_mode_takes(
+    mode: str, gateways: str | list[str]
+) -> None:
+    from meshgw.testing import assert_routes_through
+
+    m = mesh(
+        GATEWAY_DC1,
+        web(up("api", 10000, mode)),
+        catalog=[*DC2_GATEWAYS, sidecar("dc2", "api", "10.2.1.10")],
+    )
+    t = assert_routes_through(m, "web-sidecar-proxy", "api", gateways)
+    assert t.ok and t.upstream == "api?dc=dc2"
+    wrong, said, actual = {
+        "local": (["dc2"], "dc2", "dc1 then dc2"),
+        "remote": (["dc1", "dc2"], "dc1 then dc2", "of dc2"),
+        "none": (["dc2"], "dc2", "no mesh gateway (direct)"),
+    }[mode]
+    with pytest.raises(AssertionError) as caught:
+        assert_routes_through(m, "web-sidecar-proxy", "api", wrong)
+    message = str(caught.value)
+    head = f"expected web-sidecar-proxy -> api?dc=dc2 through the mesh gateways of {said}, "
+    assert message.startswith(head + "but its paths cross "), message
+    assert actual in message.splitlines()[0], message
+    assert "path 1" in message  # the trace itself, for the reader
+
+
+def test_assert_routes_through_fails_when_the_connection_fails() -> None:
+    from meshgw.testing import assert_routes_through
+
+    # remote mode with no dc2 gateway in the catalog: nowhere to send the bytes
+    m = mesh(
+        GATEWAY_DC1, web(up("api", 10000, "remote")), catalog=[sidecar("dc2", "api", "10.2.1.10")]
+    )
+    with pytest.raises(AssertionError, match="but the connection fails"):
+        assert_routes_through(m, "web-sidecar-proxy", "api", "dc2")
+
+
+def test_assert_routes_through_names_a_peer_mesh_gateway_by_its_peer() -> None:
+    from meshgw.testing import assert_routes_through
+
+    meshes = meshgw.MeshSet.load(ROOT / "examples" / "federation")
+    assert_routes_through(meshes, "web-sidecar-proxy", "payments", ["dc1", "west"])
+    with pytest.raises(AssertionError):
+        assert_routes_through(meshes, "web-sidecar-proxy", "payments", ["dc1", "dc3"])
+
+
+def test_the_trace_page_testing_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    page = (ROOT / "docs" / "trace.md").read_text()
+    section = page.split("## In your own tests", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {"meshgw": meshgw}
+    exec(compile(code, "docs/trace.md", "exec"), namespace)
+    tests = [f for name, f in namespace.items() if name.startswith("test_") and callable(f)]
+    assert len(tests) == 2
+    monkeypatch.chdir(ROOT)
+    for test in tests:
+        test()

@@ -22,6 +22,7 @@ from meshgw._mesh import findings as fc
 from meshgw._mesh.findings import Finding, Severity, did_you_mean
 from meshgw._mesh.fleet import Fleet, Member, Translated
 from meshgw._mesh.meshset import MeshSet
+from meshgw._resolve.placement import MeshProxy
 from meshgw.errors import LookupFailed
 from meshgw.model.common import ServiceKind
 from meshgw.model.mesh import Mesh
@@ -175,7 +176,7 @@ def register_destination_check(check: DestinationCheck) -> None:
 
 def trace(
     mesh: Mesh | MeshSet | Fleet,
-    source: str | Service,
+    source: str | Service | MeshProxy,
     upstream: str | Upstream,
     *,
     datacenter: str | None = None,
@@ -184,7 +185,7 @@ def trace(
     """Follow ``source``'s upstream ``upstream`` through the mesh's Envoy configuration.
 
     ``source`` is a sidecar's service id (or the service it fronts, or its
-    :class:`~meshgw.Service`); ``upstream`` the
+    :class:`~meshgw.Service` or :class:`~meshgw.MeshProxy`); ``upstream`` the
     upstream's destination name (or the :class:`~meshgw.Upstream` itself);
     ``datacenter`` / ``peer`` pick among upstreams of the same name. Unknown names raise
     :class:`~meshgw.LookupFailed` with the known ones.
@@ -198,9 +199,14 @@ def trace(
     return trace_upstream(fleet, member, up)
 
 
-def source_member(fleet: Fleet, source: str | Service) -> Member:
+def source_member(fleet: Fleet, source: str | Service | MeshProxy) -> Member:
     """The sidecar ``source`` names (service id, name, or the service it fronts), or the
-    member whose registration ``source`` is."""
+    member whose registration (or place in the mesh) ``source`` is."""
+    if isinstance(source, MeshProxy):
+        placed = [m for m in fleet.members if m.proxy == source]
+        if placed:
+            return placed[0]
+        source = source.service
     if isinstance(source, Service):
         same = [m for m in fleet.members if m.service is source]
         if same:

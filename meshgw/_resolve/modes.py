@@ -29,6 +29,7 @@ import attrs
 from meshgw._resolve import lookup
 from meshgw._resolve.chain import compile_chain
 from meshgw._resolve.intentions import Identity, IntentionDecision, decide_upstream
+from meshgw._resolve.placement import MeshProxy
 from meshgw._values import by_norm_key
 from meshgw.errors import LookupFailed, MeshgwError, UsageError
 from meshgw.model._options import mesh_gateway_mode
@@ -364,7 +365,7 @@ def _intention_cell(decision: IntentionDecision | None) -> str:
 
 
 def resolve_mode(
-    service: Service | str, upstream: Upstream | str, mesh: Mesh | None = None
+    service: Service | MeshProxy | str, upstream: Upstream | str, mesh: Mesh | None = None
 ) -> ModeResolution:
     """Resolve the mesh gateway mode and route of one upstream of a sidecar proxy.
 
@@ -375,7 +376,8 @@ def resolve_mode(
 
     Raises :class:`~meshgw.errors.LookupFailed` when the string names no upstream, or
     several; :class:`~meshgw.errors.MeshgwError` when ``service`` is not a sidecar proxy.
-    ``service`` is a :class:`~meshgw.Service` or its id or name in ``mesh``.
+    ``service`` is a :class:`~meshgw.Service`, a :class:`~meshgw.MeshProxy` or its id or
+    name in ``mesh``.
     """
     service, mesh = lookup.registration(service, mesh)
     ctx = _context(service, mesh)
@@ -386,7 +388,7 @@ def resolve_mode(
 
 
 def resolve_target_mode(
-    service: Service | str,
+    service: Service | MeshProxy | str,
     upstream: Upstream | str,
     mesh: Mesh | None,
     *,
@@ -438,9 +440,9 @@ def resolve_target_mode(
     return _resolve(ctx, up, flavour, target, mesh)
 
 
-def explain(service: Service | str, mesh: Mesh | None = None) -> Explanation:
-    """Resolve every upstream of ``service`` (a Service, or its id or name in ``mesh``),
-    in order.
+def explain(service: Service | MeshProxy | str, mesh: Mesh | None = None) -> Explanation:
+    """Resolve every upstream of ``service`` (a Service, a :class:`~meshgw.MeshProxy`,
+    or its id or name in ``mesh``), in order.
 
     A gateway or a typical service has no upstreams: the result is empty and its
     ``note`` (and ``render()``) says why.

@@ -10,7 +10,7 @@ import meshgw
 from meshgw import naming
 from meshgw.errors import MeshgwError, ValidationError
 from meshgw.model import GatewayMode, Mesh, Service, ServiceKind
-from meshgw.testing import LbEndpoint, cluster, endpoints_of, listener
+from meshgw.testing import LbEndpoint, assert_routes_through, cluster, endpoints_of, listener
 
 
 def main(example: Path) -> int:
@@ -45,6 +45,13 @@ def main(example: Path) -> int:
     boot = meshgw.bootstrap(proxy, mesh, admin=("127.0.0.1", 0))
     assert boot["node"]["id"] == "web-sidecar-proxy"
     assert sni.startswith("api.default.dc2.")
+    traced: meshgw.Trace = assert_routes_through(mesh, proxy, "api", ["dc1", "dc2"])
+    assert traced.ok and len(traced.active[0]) == 4
+    placed: list[meshgw.MeshProxy] = [p for p in meshgw.proxies(mesh) if p.service.upstreams]
+    assert [p.id for p in placed] == ["web-sidecar-proxy"]
+    assert len(meshgw.explain(placed[0], mesh)) == 3
+    assert meshgw.resolve_mode(placed[0], "api", mesh).route is meshgw.Route.LOCAL_GATEWAY
+    assert meshgw.trace(mesh, placed[0], "db").ok
 
     try:
         meshgw.loads('service { name = "x" port = "p" }', format="hcl", name="bad.hcl")
