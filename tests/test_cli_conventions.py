@@ -4,7 +4,6 @@ validated values, warnings, help texts."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -184,9 +183,3 @@ def test_help_has_a_description_examples_and_exit_codes(
     out = capsys.readouterr().out
     assert "examples:\n  meshgw " + command in out
     assert "exit status:" in out and "2  usage error" in out
-
-
-def test_no_colour_codes_when_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
-    os.environ.get("NO_COLOR")  # the CLI prints plain text to pipes either way
-    _, out, _ = run(capsys, "explain", str(EXAMPLE), "-s", "web-sidecar-proxy")
-    assert "\x1b[" not in out

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (lets argcomplete's global activation complete `meshgw`)
 """The ``meshgw`` command: a thin layer over the library.
 
 Each subcommand is a module of this package with ``NAME``, ``HELP``, ``DESCRIPTION``,
@@ -8,6 +9,7 @@ adding a module and listing it in ``_COMMANDS``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -15,6 +17,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from meshgw._cli import bootstrap, check, diff, explain, lab, trace, translate
+from meshgw._cli._terminal import colour_enabled, paint
 from meshgw.errors import MeshgwError, MeshgwWarning
 
 __all__ = ["main"]
@@ -71,6 +74,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser, parsers = _parser()
+    if "_ARGCOMPLETE" in os.environ:
+        _complete(parser)
     args, extra = parser.parse_known_args(argv)
     if extra:
         parsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
@@ -81,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = args.run(args, sys.stdout)
     except MeshgwError as exc:
         _print_warnings(caught)
-        sys.stderr.write(f"meshgw: {exc}\n")
+        sys.stderr.write(f"{_label('meshgw:', 'red')} {exc}\n")
         return 1
     except BrokenPipeError:  # pragma: no cover - e.g. `meshgw translate ... | head`
         return 0
@@ -89,7 +94,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(status or 0)
 
 
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Answer the shell's completion request (argcomplete prints and exits), when the
+    optional ``argcomplete`` package is installed (``meshgw[completion]``)."""
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
 def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
     # Printed even when an error follows: a typo warned about is often the error's cause.
     for warning in caught:
-        sys.stderr.write(f"meshgw: warning: {warning.message}\n")
+        sys.stderr.write(f"meshgw: {_label('warning:', 'yellow')} {warning.message}\n")
+
+
+def _label(text: str, style: str) -> str:
+    return paint(text, style) if colour_enabled(sys.stderr) else text

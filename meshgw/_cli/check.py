@@ -4,9 +4,11 @@ report every finding (code, severity, file:line, suggestion)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TextIO
 
 from meshgw._cli._common import add_files, dump, load_target
+from meshgw._cli._terminal import Progress, painted
 from meshgw._mesh.meshset import MeshSet
 from meshgw.model import Mesh
 
@@ -44,7 +46,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     from meshgw._mesh.check import check_report
 
     target = load_target(args)
-    report = check_report(target)
+    meter = Progress("checking proxies", sys.stderr)
+    try:
+        report = check_report(target, progress=meter.update)
+    finally:
+        meter.close()
     threshold = _THRESHOLDS[args.fail_on]
     failed = any(f.severity.rank >= threshold for f in report.findings)
     counts = {s: sum(1 for f in report.findings if f.severity.value == s) for s in _SEVERITIES}
@@ -64,16 +70,15 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         )
         return 1 if failed else 0
     summary = _summary(target)
-    for finding in report.findings:
-        out.write(f"{finding}\n")
+    lines = [str(finding) for finding in report.findings]
     head = "FAILED" if failed else "ok"
     tally = ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items() if n)
-    out.write(
+    lines.append(
         f"{head}: {summary}; "
         f"{report.proxies} proxies translated, {report.upstreams} upstreams traced"
         + (f"; {tally}" if tally else "")
-        + "\n"
     )
+    out.write(painted("\n".join(lines), out) + "\n")
     return 1 if failed else 0
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from meshgw._cli._common import add_service, dump, pick
+from meshgw._cli._terminal import painted
 from meshgw._load.documents import load
 from meshgw._mesh.diff import ProxyDiff, diff_config_dump, diff_meshes, render
 from meshgw.errors import MeshgwError, UsageError
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         if len(args.paths) != 2:
             raise UsageError(f"diff takes OLD NEW, two paths (got {len(args.paths)})")
         diffs = list(diff_meshes(load(args.paths[0]), load(args.paths[1])))
-    out.write(dump([d.to_dict() for d in diffs]) if args.json else render(diffs))
+    out.write(dump([d.to_dict() for d in diffs]) if args.json else painted(render(diffs), out))
     return 1 if any(d.status != "same" for d in diffs) else 0
 
 

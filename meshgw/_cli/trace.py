@@ -6,6 +6,7 @@ import argparse
 from typing import TextIO
 
 from meshgw._cli._common import add_files, dump, load_target
+from meshgw._cli._terminal import painted
 
 NAME = "trace"
 HELP = "follow one upstream's connections through every proxy's Envoy configuration"
@@ -44,5 +45,5 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
     mesh = load_target(args)
     result = trace(mesh, args.source, args.upstream, datacenter=args.datacenter, peer=args.peer)
-    out.write(dump(result.to_dict()) if args.json else result.render() + "\n")
+    out.write(dump(result.to_dict()) if args.json else painted(result.render(), out) + "\n")
     return 0 if result.ok else 1

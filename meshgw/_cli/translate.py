@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -26,6 +27,7 @@ from meshgw._cli._output import (
     resource_table,
     select,
 )
+from meshgw._cli._terminal import Progress
 from meshgw.errors import MeshgwError, UsageError
 
 if TYPE_CHECKING:
@@ -104,20 +106,25 @@ def _run_all(args: argparse.Namespace, out: TextIO) -> int:
     written: dict[Path, str] = {}
     failures: list[str] = []
     proxies = all_proxies(target)
-    for proxy in proxies:
-        path = outdir.joinpath(*(_file_part(part) for part in proxy.key.split("/")))
-        path = path.with_name(path.name + ".json")
-        if path in written:
-            failures.append(f"{proxy.key}: its file name {path} is also {written[path]}'s")
-            continue
-        try:
-            result = translate_proxy(target, proxy, endpoints=endpoints, missing=args.missing)
-        except MeshgwError as exc:
-            failures.append(str(exc))
-            continue
-        written[path] = proxy.key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        emit(dump_json(select(result, args.type, args.name)), path, out)
+    meter = Progress("translating proxies", sys.stderr)
+    try:
+        for done, proxy in enumerate(proxies):
+            meter.update(done, len(proxies))
+            path = outdir.joinpath(*(_file_part(part) for part in proxy.key.split("/")))
+            path = path.with_name(path.name + ".json")
+            if path in written:
+                failures.append(f"{proxy.key}: its file name {path} is also {written[path]}'s")
+                continue
+            try:
+                result = translate_proxy(target, proxy, endpoints=endpoints, missing=args.missing)
+            except MeshgwError as exc:
+                failures.append(str(exc))
+                continue
+            written[path] = proxy.key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            emit(dump_json(select(result, args.type, args.name)), path, out)
+    finally:
+        meter.close()
     out.write(f"wrote {len(written)} of {len(proxies)} proxies to {outdir}\n")
     if failures:
         listed = "\n".join(f"  {f}" for f in failures)

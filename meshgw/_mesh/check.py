@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import attrs
 
@@ -41,16 +41,21 @@ def check(mesh: Mesh | MeshSet | Fleet) -> tuple[Finding, ...]:
     return check_report(mesh).findings
 
 
-def check_report(mesh: Mesh | MeshSet | Fleet) -> CheckReport:
-    """:func:`check`, with counts."""
+def check_report(
+    mesh: Mesh | MeshSet | Fleet, *, progress: Callable[[int, int], None] | None = None
+) -> CheckReport:
+    """:func:`check`, with counts; ``progress(done, total)`` is called after each proxy."""
     with gc_paused():  # hundreds of thousands of dicts, none in a cycle
-        return _check(mesh if isinstance(mesh, Fleet) else Fleet(mesh))
+        return _check(mesh if isinstance(mesh, Fleet) else Fleet(mesh), progress)
 
 
-def _check(fleet: Fleet) -> CheckReport:
+def _check(fleet: Fleet, progress: Callable[[int, int], None] | None) -> CheckReport:
     found: list[Finding] = []
     upstreams = 0
-    for member in fleet.members:
+    total = len(fleet.members)
+    for done, member in enumerate(fleet.members):
+        if progress is not None:
+            progress(done, total)
         out = fleet.output(member)
         if out.error:
             # Reported, and still traced upstream by upstream (see trace_upstream).
