@@ -121,6 +121,37 @@ def test_cli_explain_all_upstream_verbose(
     assert [e["service"] for e in payload] == ["web-sidecar-proxy", "billing-sidecar-proxy"]
     assert main(["explain", str(tmp_path), "-s", "web-sidecar-proxy", "-u", "api", "-v"]) == 0
     out = capsys.readouterr().out
-    assert out == meshgw.explain("web-sidecar-proxy", mesh).only("api").render(verbose=True)
+    table = meshgw.explain("web-sidecar-proxy", mesh).only("api").render(verbose=True)
+    # the library's rendering, then what the trace finds (this mesh has no catalog)
+    assert out.startswith(table)
+    assert out[len(table) :].startswith("what stops these connections")
     assert main(["explain", str(tmp_path), "-s", "web-sidecar-proxy", "-u", "nope"]) == 1
     assert "has no upstream 'nope'" in capsys.readouterr().err
+
+
+def test_cli_explain_lists_what_stops_each_upstream(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tests.test_check import broken_example
+
+    root = broken_example(tmp_path)
+    assert main(["explain", str(root), "-s", "web-sidecar-proxy"]) == 0
+    text = capsys.readouterr().out
+    head, stops = text.split(
+        "what stops these connections (meshgw trace; codes in docs/findings.md):\n"
+    )
+    assert "db?dc=dc9" in head and "MGW" not in head
+    assert [line.split(":")[0].strip() + " " + line.split()[2] for line in stops.splitlines()] == [
+        "api?dc=dc2 MGW031",
+        "db?dc=dc9 MGW002",
+        "reddis?dc=dc2 MGW001",
+    ]
+    assert "did you mean 'redis'" in stops or "'reddis'" in stops
+    assert main(["explain", str(root), "-s", "web-sidecar-proxy", "-u", "db", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [p["code"] for p in payload["problems"]] == ["MGW002"]
+    clean = Path(__file__).resolve().parents[1] / "examples" / "two-dc"
+    assert main(["explain", str(clean), "-s", "web-sidecar-proxy", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["problems"] == []
+    assert main(["explain", str(clean), "-s", "web-sidecar-proxy"]) == 0
+    assert "what stops" not in capsys.readouterr().out

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from meshgw._cli._common import add_files, dump, load_mesh, pick
-from meshgw._resolve.modes import explain
-from meshgw.model import ServiceKind
+from meshgw._resolve.modes import Explanation, explain
+from meshgw.model import Service, ServiceKind
+
+if TYPE_CHECKING:
+    from meshgw._mesh.findings import Finding
+    from meshgw._mesh.fleet import Fleet
 
 NAME = "explain"
 HELP = "show which way each upstream's traffic goes, and why"
@@ -42,6 +46,8 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    from meshgw._mesh.fleet import Fleet
+
     mesh = load_mesh(args)
     if args.all:
         proxies = [s for s in mesh.services if s.kind == ServiceKind.CONNECT_PROXY]
@@ -50,9 +56,43 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     explanations = [explain(proxy, mesh) for proxy in proxies]
     if args.upstream:
         explanations = [e.only(args.upstream) for e in explanations]
+    fleet = Fleet(mesh)
+    problems = [_problems(fleet, p, e) for p, e in zip(proxies, explanations, strict=True)]
     if args.json:
-        payload = [e.to_dict() for e in explanations]
+        payload = [
+            {**e.to_dict(), "problems": [f.to_dict() for f in found]}
+            for e, found in zip(explanations, problems, strict=True)
+        ]
         out.write(dump(payload if args.all else payload[0]))
     else:
-        out.write("\n".join(e.render(verbose=args.verbose) for e in explanations))
+        out.write(
+            "\n".join(
+                e.render(verbose=args.verbose) + _render_problems(found)
+                for e, found in zip(explanations, problems, strict=True)
+            )
+        )
     return 0
+
+
+def _problems(fleet: Fleet, proxy: Service, explanation: Explanation) -> list[Finding]:
+    """What stops the explained upstreams' connections: the mode says which way traffic
+    is meant to go, the trace whether the mesh can carry it there."""
+    from meshgw._mesh.trace import trace
+
+    if proxy.kind != ServiceKind.CONNECT_PROXY:
+        return []
+    wanted = {r.upstream for r in explanation.resolutions}
+    found: list[Finding] = []
+    for up in proxy.upstreams:
+        result = trace(fleet, proxy, up)
+        if result.upstream in wanted:
+            found.extend(result.problems)
+    return found
+
+
+def _render_problems(found: list[Finding]) -> str:
+    if not found:
+        return ""
+    lines = ["what stops these connections (meshgw trace; codes in docs/findings.md):"]
+    lines.extend(f"  {f.upstream}: {f.severity} {f.code} {f.name}: {f.message}" for f in found)
+    return "\n".join(lines) + "\n"
