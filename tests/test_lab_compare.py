@@ -57,3 +57,21 @@ def test_another_path_or_outcome_disagrees() -> None:
 def test_the_same_failure_agrees() -> None:
     failing = SimpleNamespace(ok=False, paths=(), problems=("MGW001 no endpoint",))
     assert compare(_conn(ok=False, hops=REAL[:1]), failing).agrees
+
+
+def test_a_refusal_agrees_only_where_the_trace_puts_it() -> None:
+    refused_at_api = (
+        *PREDICTED[:2],
+        SimpleNamespace(**{**vars(PREDICTED[2]), "refused": "MGW100"}),
+    )
+    denied = SimpleNamespace(ok=False, paths=(refused_at_api,), problems=("MGW100 denied",))
+    result = compare(_conn(ok=False), denied)
+    assert result.agrees and not result.expected_ok
+    assert result.expected == (
+        "MGW100 denied",
+        "web-sidecar-proxy@dc1 → mesh-gateway@dc2 → api-sidecar-proxy@dc2",
+    )
+    # refused, but the real bytes stopped at the source: not the failure predicted
+    result = compare(_conn(ok=False, hops=REAL[:1]), denied)
+    assert not result.agrees
+    assert result.reason == "the bytes took a path the trace did not predict"

@@ -552,3 +552,56 @@ def test_the_trace_page_testing_example_runs(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.chdir(ROOT)
     for test in tests:
         test()
+
+
+# --------------------------------------------------------------------------- intentions
+
+
+def _two_callers() -> meshgw.Mesh:
+    billing = web(up("api", 10000, "local")).replace("web", "billing").replace("8181", "8182")
+    intentions = """
+config_entries {
+  bootstrap = [{ kind = "service-intentions", name = "api",
+                 sources = [{ name = "billing", action = "deny" }] }]
+}
+"""
+    return mesh(
+        GATEWAY_DC1,
+        web(up("api", 10000, "local")),
+        billing,
+        catalog=[*DC2_GATEWAYS, sidecar("dc2", "api", "10.2.1.10")],
+        extra=intentions,
+    )
+
+
+@pytest.mark.parametrize("order", [("web", "billing"), ("billing", "web")])
+def test_a_denied_caller_does_not_decide_for_another_through_the_same_gateway(
+    order: tuple[str, str],
+) -> None:
+    from meshgw._mesh.fleet import Fleet
+
+    fleet = Fleet(_two_callers())  # one fleet: the gateway paths are remembered across traces
+    verdicts = {s: meshgw.trace(fleet, f"{s}-sidecar-proxy", "api").ok for s in order}
+    assert verdicts == {"web": True, "billing": False}
+    found = meshgw.check(_two_callers())
+    assert [(f.code, f.proxy) for f in found] == [("MGW100", "billing-sidecar-proxy")]
+
+
+def test_a_denied_path_ends_at_the_destination_sidecar_that_refuses_it() -> None:
+    t = meshgw.trace(_two_callers(), "billing-sidecar-proxy", "api")
+    assert not t.ok and [p.code for p in t.problems] == ["MGW100"]
+    assert [route(p) for p in t.active] == [
+        [
+            ("dc1", "billing-sidecar-proxy", ""),
+            ("dc1", "mesh-gateway", "10.1.0.5:8443"),
+            ("dc2", "mesh-gateway", f"198.18.2.{n}:443"),
+            ("dc2", "api-sidecar-proxy", "10.2.1.10:21000"),
+        ]
+        for n in (5, 6)
+    ]
+    last = t.active[0][-1]
+    assert (last.refused, last.cluster) == ("MGW100", "")
+    assert "api-sidecar-proxy (connect-proxy) at 10.2.1.10:21000 -> refused (MGW100)" in str(t)
+    assert str(last).endswith("-> refused (MGW100)")
+    assert t.to_dict()["levels"][0][0][-1]["refused"] == "MGW100"
+    assert all(not h.refused for h in t.active[0][:-1])

@@ -51,7 +51,9 @@ class Hop:
     runs, ``kind`` its kind; ``address`` where the connection reached it (empty for
     the source, whose ``listener`` is the upstream listener); ``sni`` the TLS server
     name the connection carries there; ``cluster`` the cluster it is sent to
-    (``local_app`` at the destination).
+    (``local_app`` at the destination). ``refused`` is the code of the finding for which
+    this proxy refuses the connection (``MGW100``: an intention denies it); such a hop
+    ends its path, with no ``cluster``.
     """
 
     proxy: str
@@ -62,11 +64,12 @@ class Hop:
     peer: str = ""
     address: str = ""
     listener: str = ""
+    refused: str = ""
 
     def __str__(self) -> str:
         where = f"peer {self.peer}" if self.peer else self.datacenter
         at = f" at {self.address}" if self.address else ""
-        return f"{self.proxy} ({self.kind}, {where}){at} -> {self.cluster or '-'}"
+        return f"{self.proxy} ({self.kind}, {where}){at} -> {_next(self)}"
 
     def to_dict(self) -> dict[str, str]:
         """The hop as plain JSON-ready values."""
@@ -142,7 +145,14 @@ def _hop_line(hop: Hop, sni: str) -> str:
     where = f"peer {hop.peer}" if hop.peer else hop.datacenter
     at = f"at {hop.address}" if hop.address else f"listener {hop.listener}"
     changed = f" sni {hop.sni}" if hop.sni != sni else ""
-    return f"{where:<6} {hop.proxy} ({hop.kind}) {at}{changed} -> {hop.cluster or '(ends)'}"
+    return f"{where:<6} {hop.proxy} ({hop.kind}) {at}{changed} -> {_next(hop, '(ends)')}"
+
+
+def _next(hop: Hop, nothing: str = "-") -> str:
+    """Where ``hop`` sends the connection on: its cluster, or that it refuses it."""
+    if hop.refused:
+        return f"refused ({hop.refused})"
+    return hop.cluster or nothing
 
 
 @attrs.frozen
@@ -373,7 +383,8 @@ def _findings(
 
 class _Walk:
     """One upstream's walk; gateway suffixes are memoised on the fleet, shared by every
-    upstream traced through it."""
+    upstream traced through it from a source with the same identity (the destination
+    checks, intentions among them, depend on who is calling)."""
 
     def __init__(
         self, fleet: Fleet, source: Member, eid: str, warnings: Sequence[str], named: bool
@@ -384,6 +395,14 @@ class _Walk:
         self.warnings = [w for w in warnings if f"upstream '{eid}'" in w]
         # A name problem already explains an empty cluster: say it once.
         self.named = named
+        svc = source.service
+        self.caller = (
+            source.mesh_name,
+            source.trust_domain,
+            source.destination,
+            svc.namespace,
+            svc.partition,
+        )
 
     def source_child(
         self, out: Translated, cluster_name: str, listener: str
@@ -486,7 +505,7 @@ class _Walk:
         self, address: str, port: int, sni: str, sans: tuple[str, ...], seen: tuple[str, ...]
     ) -> tuple[list[Path], list[Issue]]:
         fleet = self.fleet
-        key = (address, port, sni, sans)
+        key = (address, port, sni, sans, self.caller)
         memo = fleet.memo.get(key)
         if memo is not None and not any(k in seen for k in memo[2]):
             return memo[0], memo[1]
@@ -591,18 +610,22 @@ class _Walk:
         issues: list[Issue] = []
         for check in _DESTINATION_CHECKS:
             issues.extend(check(arrival))
-        if any(fc.lookup(code).severity is Severity.ERROR for code, _, _ in issues):
-            return [], issues
+        refused = next(
+            (code for code, _, _ in issues if fc.lookup(code).severity is Severity.ERROR), ""
+        )
         hop = Hop(
             target.id,
             target.datacenter,
             str(target.kind),
-            ev.listener_cluster(listener),
+            "" if refused else ev.listener_cluster(listener),
             sni,
             self._peer(target),
             at,
             lname,
+            refused,
         )
+        # A refusal still ends a path: Envoy sent the bytes here, and does not fail over
+        # because a destination closed the connection.
         return [(hop,)], issues
 
     def _gateway(

@@ -87,16 +87,22 @@ def compare(connection: Connection, trace: Any) -> Comparison:
     """Compare a :class:`Connection` with a ``meshgw.trace`` result."""
     paths: list[Sequence[Any]] = [list(p) for p in getattr(trace, "paths", ()) or ()]
     problems = [str(p) for p in getattr(trace, "problems", ()) or ()]
-    # Paths that differ only in which instance of a gateway they cross read the same.
-    expected = tuple(dict.fromkeys(_line(p) for p in paths)) or tuple(problems)
     predicted_ok = bool(getattr(trace, "ok", False))
+    # Paths that differ only in which instance of a gateway they cross read the same; a
+    # predicted failure names its problems first.
+    routes = tuple(dict.fromkeys(_line(p) for p in paths))
+    expected = routes if predicted_ok else tuple(problems) + routes
     real = _line(connection.hops)
     if connection.ok != predicted_ok:
         said = "works" if predicted_ok else "fails"
         did = "worked" if connection.ok else f"failed ({connection.error})"
         reason = f"trace says it {said}; the connection {did}"
         return Comparison(False, expected, real, reason, predicted_ok)
-    if not connection.ok or any(_same(connection.hops, p) for p in paths):
-        return Comparison(True, expected, real, "", predicted_ok)
-    reason = "the bytes took a path the trace did not predict"
-    return Comparison(False, expected, real, reason, predicted_ok)
+    # A connection refused where the trace says (a destination's intentions) must have
+    # got there the predicted way; other failures leave no path to compare.
+    refused = [p for p in paths if p and getattr(p[-1], "refused", "")]
+    candidates = paths if connection.ok else refused
+    if candidates and not any(_same(connection.hops, p) for p in candidates):
+        reason = "the bytes took a path the trace did not predict"
+        return Comparison(False, expected, real, reason, predicted_ok)
+    return Comparison(True, expected, real, "", predicted_ok)
