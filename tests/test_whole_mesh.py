@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 import pickle
+import shutil
 import weakref
 from pathlib import Path
 
@@ -257,6 +258,39 @@ def test_cli_all_reports_every_failure_and_writes_the_rest(
     assert f"{broken}:38: dc2/dc2-app-1/api-sidecar-proxy: " in std.err
     assert main(["translate", "--all", str(tmp_path)]) == 1
     assert "name a directory with -o OUT" in capsys.readouterr().err
+
+
+def test_cli_all_names_files_of_gone_proxies_and_prunes_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    meshes = tmp_path / "meshes"
+    shutil.copytree(FEDERATION, meshes)
+    assert main(["translate", "--all", str(meshes), "-o", str(out)]) == 0
+    capsys.readouterr()
+    # The next run is without west's cluster: its two proxies are gone; a note is not JSON.
+    shutil.rmtree(meshes / "west")
+    (out / "NOTES.txt").write_text("mine")
+    east_dir = str(meshes)
+    assert main(["translate", "--all", east_dir, "-o", str(out)]) == 0
+    std = capsys.readouterr()
+    west = sorted(str(p) for p in (out / "west").rglob("*.json"))
+    assert len(west) == 2
+    assert f"meshgw: warning: 2 files under {out} are not of this mesh's proxies " in std.err
+    assert "(--prune removes them): " + ", ".join(west) in std.err
+    assert main(["translate", "--all", east_dir, "-o", str(out), "--prune"]) == 0
+    std = capsys.readouterr()
+    assert "removed 2 files of proxies no longer in the mesh" in std.out and not std.err
+    assert not list((out / "west").rglob("*.json")) and (out / "NOTES.txt").exists()
+    assert len(list(out.rglob("*.json"))) == 5
+    assert usage(capsys, "translate", str(TWO_DC), "-s", "mesh-gateway", "--prune") == (
+        "--prune goes with --all"
+    )
+
+
+def usage(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert main(list(argv)) == 1
+    return capsys.readouterr().err.split("meshgw: ", 1)[1].split(" (")[0].strip()
 
 
 def test_each_datacenters_own_files_join_into_the_clusters_mesh() -> None:

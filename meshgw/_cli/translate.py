@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -28,7 +29,7 @@ from meshgw._cli._output import (
     select,
 )
 from meshgw._cli._terminal import Progress
-from meshgw.errors import MeshgwError, UsageError
+from meshgw.errors import MeshgwError, MeshgwWarning, UsageError
 
 if TYPE_CHECKING:
     from meshgw._translation import EndpointsMode
@@ -72,11 +73,19 @@ def register(p: argparse.ArgumentParser) -> None:
         "directory whose subdirectories hold mesh files is a set of peered meshes: "
         "OUT/<mesh>/<datacenter>/<node>/<id>.json",
     )
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="with --all: delete the .json files under OUT that this run did not write "
+        "(proxies of an earlier run that are gone); without it they are listed as a warning",
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.all:
         return _run_all(args, out)
+    if args.prune:
+        raise UsageError("--prune goes with --all (it tidies the output directory)")
     from meshgw._translation import translate
 
     fmt, path = destination(args)
@@ -126,10 +135,34 @@ def _run_all(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         meter.close()
     out.write(f"wrote {len(written)} of {len(proxies)} proxies to {outdir}\n")
+    _stale(outdir, written, failures, prune=args.prune, out=out)
     if failures:
         listed = "\n".join(f"  {f}" for f in failures)
         raise MeshgwError(f"{len(failures)} proxies could not be translated:\n{listed}")
     return 0
+
+
+def _stale(
+    outdir: Path, written: dict[Path, str], failures: list[str], *, prune: bool, out: TextIO
+) -> None:
+    """Files an earlier run left under ``outdir`` that no proxy of this mesh writes any
+    more: a reader of the directory would take them for current output. Kept when a
+    proxy failed (its old file may be all the user has)."""
+    stale = sorted(p for p in outdir.rglob("*.json") if p not in written)
+    if not stale:
+        return
+    if prune and not failures:
+        for path in stale:
+            path.unlink()
+        out.write(f"removed {len(stale)} files of proxies no longer in the mesh\n")
+        return
+    shown = ", ".join(str(p) for p in stale[:5]) + (", ..." if len(stale) > 5 else "")
+    why = "kept because a proxy failed" if prune else "--prune removes them"
+    warnings.warn(
+        f"{len(stale)} files under {outdir} are not of this mesh's proxies ({why}): {shown}",
+        MeshgwWarning,
+        stacklevel=1,
+    )
 
 
 def _file_part(part: str) -> str:
