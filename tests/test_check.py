@@ -136,6 +136,27 @@ def test_trace_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     assert code == 1 and "has no upstream 'db' in dc2" in err
 
 
+def test_a_catalog_sidecar_without_its_local_port_is_traced_and_reported(tmp_path: Path) -> None:
+    for name in ("dc1.hcl", "mesh-gateway.hcl", "proxy-defaults.hcl", "web.hcl"):
+        text = (EXAMPLE / name).read_text()
+        if name == "dc1.hcl":
+            text = re.sub(
+                r"(destination_service_name = \"api\"), local_service_port = 8080", r"\1", text
+            )
+            assert text.count("local_service_port") == 3
+        (tmp_path / name).write_text(text)
+    mesh = meshgw.load(tmp_path)
+    found = meshgw.check(mesh)
+    assert [(f.code, f.proxy, f.severity.value) for f in found] == [
+        ("MGW083", "api-sidecar-proxy", "warning")
+    ]
+    assert found[0].source is not None and found[0].source.file.endswith("dc1.hcl")
+    assert meshgw.trace(mesh, "web", "api").ok  # still traced through to api's sidecar
+    api = next(p for p in meshgw.proxies(mesh) if p.id == "api-sidecar-proxy")
+    with pytest.raises(meshgw.TranslationError):
+        meshgw.translate(api, mesh)
+
+
 def test_every_code_is_documented() -> None:
     page = (ROOT / "docs" / "findings.md").read_text()
     for code in registered_codes():

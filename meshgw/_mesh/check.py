@@ -73,6 +73,7 @@ def _check(fleet: Fleet, progress: Callable[[int, int], None] | None) -> CheckRe
             found.extend(_collisions(member, out))
         if member.kind != ServiceKind.CONNECT_PROXY:
             continue
+        found.extend(_without_local_port(member))
         for up in member.service.upstreams:
             upstreams += 1
             found.extend(trace_upstream(fleet, member, up).problems)
@@ -97,7 +98,30 @@ def _collisions(member: Member, out: Translated) -> Iterable[Finding]:
         )
 
 
-_PROXY_CODES = frozenset({fc.PORT_COLLISION.code, fc.TRANSLATION_FAILED.code})
+def _without_local_port(member: Member) -> Iterable[Finding]:
+    # The trace stands in the sidecar's own port (see Fleet), which keeps the paths
+    # through it; translating it for real fails, so say so once, here.
+    proxy = member.service.proxy
+    if member.local or proxy is None:
+        return
+    if proxy.local_service_port or proxy.local_service_socket_path:
+        return
+    yield Finding.of(
+        fc.NO_LOCAL_SERVICE_PORT.code,
+        f"{member.id} ({member.datacenter}) is listed in the catalog without "
+        "proxy.local_service_port: traced as if its application listened on the "
+        "sidecar's own port, but meshgw translate of it fails",
+        proxy=member.id,
+        datacenter=member.datacenter,
+        source=member.source,
+        suggestion="add proxy.local_service_port (the port of the application the sidecar "
+        "fronts) to the catalog listing",
+    )
+
+
+_PROXY_CODES = frozenset(
+    {fc.PORT_COLLISION.code, fc.TRANSLATION_FAILED.code, fc.NO_LOCAL_SERVICE_PORT.code}
+)
 
 
 def _unique(found: Iterable[Finding]) -> list[Finding]:

@@ -299,6 +299,12 @@ UNSUPPORTED_UPSTREAM = R(
     Severity.INFO,
     "an upstream trace does not follow (prepared query, unix socket)",
 )
+NO_LOCAL_SERVICE_PORT = R(
+    "MGW083",
+    "no-local-service-port",
+    Severity.WARNING,
+    "a catalog sidecar has no local_service_port: traced, but it cannot be translated",
+)
 LEAVES_MESH = R(
     "MGW090",
     "leaves-mesh",
