@@ -22,7 +22,7 @@ from __future__ import annotations
 import attrs
 
 from meshgw.errors import TranslationError
-from meshgw.model.entries import ServiceResolver
+from meshgw.model.entries import FailoverTarget, ResolverRedirect, ServiceResolver
 from meshgw.model.mesh import Mesh
 
 __all__ = [
@@ -132,6 +132,19 @@ def _target(opts: _Opts, subset_filter: str = "", only_passing: bool = False) ->
     )
 
 
+def _rewrite_to(t: _Opts, ref: ResolverRedirect | FailoverTarget) -> _Opts:
+    """:func:`_rewrite` to a redirect's or a failover target's fields (the same six)."""
+    return _rewrite(
+        t,
+        service=ref.service,
+        subset=ref.service_subset,
+        namespace=ref.namespace,
+        partition=ref.partition,
+        datacenter=ref.datacenter,
+        peer=ref.peer,
+    )
+
+
 def _rewrite(
     t: _Opts,
     *,
@@ -194,15 +207,7 @@ class _Compiler:
                         f"service-resolver {resolver.name!r}: Redirect.SamenessGroup is not "
                         "supported by meshgw"
                     )
-                new = _rewrite(
-                    opts,
-                    service=redirect.service,
-                    subset=redirect.service_subset,
-                    namespace=redirect.namespace,
-                    partition=redirect.partition,
-                    datacenter=redirect.datacenter,
-                    peer=redirect.peer,
-                )
+                new = _rewrite_to(opts, redirect)
                 if new.id != tid:
                     opts = new
                     continue
@@ -254,18 +259,7 @@ class _Compiler:
                 for dc in entry.datacenters
             ]
         elif entry.targets:
-            candidates = [
-                _rewrite(
-                    base,
-                    service=t.service,
-                    subset=t.service_subset,
-                    namespace=t.namespace,
-                    partition=t.partition,
-                    datacenter=t.datacenter,
-                    peer=t.peer,
-                )
-                for t in entry.targets
-            ]
+            candidates = [_rewrite_to(base, t) for t in entry.targets]
         else:
             candidates = [
                 _rewrite(
