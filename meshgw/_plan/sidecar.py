@@ -58,8 +58,8 @@ from meshgw._resolve.modes import (
     ROUTE_LOCAL_GATEWAY,
     ROUTE_REMOTE_GATEWAY,
     ModeResolution,
+    TargetModes,
     resolve_mode,
-    resolve_target_mode,
 )
 from meshgw._values import is_ip
 from meshgw.errors import LookupFailed, TranslationError
@@ -199,6 +199,7 @@ class _Context:
     missing: MissingPolicy
     transparent: bool
     routed: frozenset[str]  # services with a service-router / service-splitter
+    modes: TargetModes  # mode resolution of every discovery-chain target, set up once
     messages: list[str] = attrs.field(factory=list)
 
     @classmethod
@@ -236,6 +237,7 @@ class _Context:
             missing=missing,
             transparent=_proxy_mode(proxy, mesh, downstream, partition) == ProxyMode.TRANSPARENT,
             routed=per_mesh(mesh, "routed_services", _routed_services),
+            modes=TargetModes(service, mesh),
         )
 
     def warn(self, message: str) -> None:
@@ -585,10 +587,8 @@ def _upstream_config_dict(uc: UpstreamConfig) -> dict[str, Any]:
 
 
 def _resolve_target(ctx: _Context, up: Upstream, target: ChainTarget) -> ModeResolution:
-    return resolve_target_mode(
-        ctx.service,
+    return ctx.modes.resolve(
         up,
-        ctx.mesh,
         service_name=target.service,
         namespace=target.namespace,
         partition="" if target.peer else target.partition,

@@ -409,35 +409,64 @@ def resolve_target_mode(
     the partition is ``default``, as in Consul's chain compiler. Peered and
     prepared-query upstreams have no discovery chain: :class:`MeshgwError`.
     """
-    service, mesh = lookup.registration(service, mesh)
-    ctx = _context(service, mesh)
-    up = _select_upstream(ctx, upstream)
-    flavour = _flavour(up)
-    if flavour != _SERVICE:
-        raise UsageError(
-            f"upstream {_envoy_id(up)!r} of {ctx.sid!r} is a {flavour} upstream: "
-            "it has no discovery chain, so no other targets"
-        )
-    if not service_name:
-        raise UsageError("resolve_target_mode needs a service_name")
-    if peer and (datacenter or partition):
-        raise UsageError(
-            f"a discovery-chain target names a peer or a datacenter/partition, not both "
-            f"(peer={peer!r}, datacenter={datacenter!r}, partition={partition!r})"
-        )
-    base = _upstream_target(ctx, up, flavour)
-    if peer:
-        # compile.go newTarget: a peer target has no datacenter, partition "default"
-        # and namespace "default" unless given (not the chain's namespace).
-        target = ModeTarget(service_name, namespace or _DEFAULT, _DEFAULT, "", peer)
-    else:
-        target = ModeTarget(
-            service_name,
-            namespace or base.namespace,
-            partition or base.partition,
-            datacenter or base.datacenter,
-        )
-    return _resolve(ctx, up, flavour, target, mesh)
+    return TargetModes(service, mesh).resolve(
+        upstream,
+        service_name=service_name,
+        namespace=namespace,
+        partition=partition,
+        datacenter=datacenter,
+        peer=peer,
+    )
+
+
+class TargetModes:
+    """:func:`resolve_target_mode` for one proxy, which is looked up and checked once:
+    the planner asks for every target of every upstream."""
+
+    def __init__(self, service: Service | MeshProxy | str, mesh: Mesh | None) -> None:
+        self._service, self._mesh = lookup.registration(service, mesh)
+        self._ctx = _context(self._service, self._mesh)
+
+    def resolve(
+        self,
+        upstream: Upstream | str,
+        *,
+        service_name: str,
+        namespace: str = "",
+        partition: str = "",
+        datacenter: str = "",
+        peer: str = "",
+    ) -> ModeResolution:
+        """The mode and route of one discovery-chain target (see
+        :func:`resolve_target_mode`)."""
+        ctx, mesh = self._ctx, self._mesh
+        up = _select_upstream(ctx, upstream)
+        flavour = _flavour(up)
+        if flavour != _SERVICE:
+            raise UsageError(
+                f"upstream {_envoy_id(up)!r} of {ctx.sid!r} is a {flavour} upstream: "
+                "it has no discovery chain, so no other targets"
+            )
+        if not service_name:
+            raise UsageError("resolve_target_mode needs a service_name")
+        if peer and (datacenter or partition):
+            raise UsageError(
+                f"a discovery-chain target names a peer or a datacenter/partition, not both "
+                f"(peer={peer!r}, datacenter={datacenter!r}, partition={partition!r})"
+            )
+        base = _upstream_target(ctx, up, flavour)
+        if peer:
+            # compile.go newTarget: a peer target has no datacenter, partition "default"
+            # and namespace "default" unless given (not the chain's namespace).
+            target = ModeTarget(service_name, namespace or _DEFAULT, _DEFAULT, "", peer)
+        else:
+            target = ModeTarget(
+                service_name,
+                namespace or base.namespace,
+                partition or base.partition,
+                datacenter or base.datacenter,
+            )
+        return _resolve(ctx, up, flavour, target, mesh)
 
 
 def explain(service: Service | MeshProxy | str, mesh: Mesh | None = None) -> Explanation:
