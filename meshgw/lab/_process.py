@@ -6,7 +6,7 @@ bounded in time, and everything started is stopped again:
 * :class:`PortReservations`: free TCP ports, held from planning until teardown;
 * :class:`EchoServer`: a threaded TCP echo backend that prefixes what it sends back with
   a tag, so a client can tell which backend answered;
-* :class:`EnvoyProcess`: one Envoy started from a bootstrap dict, with readiness
+* :class:`EnvoyProcess`: one Envoy started from a bootstrap (dict or file), with readiness
   polling, stats and log access through its admin endpoint;
 * :func:`tcp_roundtrip`: a plain-TCP client (the sidecars do the mTLS);
 * :class:`Stack`: owns everything started through it and tears it all down, in
@@ -381,11 +381,13 @@ class EnvoyProcess:
 
     ``config`` is a complete bootstrap (as :func:`meshgw.bootstrap` returns). Without an
     ``admin`` block, one is added on ``admin_host`` with an ephemeral port; the actual
-    address is read from ``--admin-address-path`` either way.
+    address is read from ``--admin-address-path`` either way. ``config`` may instead be
+    the path of a bootstrap file (JSON or YAML, e.g. written by ``meshgw bootstrap``):
+    Envoy then runs that file as it is, which must have its ``admin`` block.
 
     Files live in ``workdir`` (a fresh temporary directory by default, kept on
-    :meth:`stop` when given by the caller): ``bootstrap.json``, ``envoy.log`` (Envoy's
-    stdout and stderr) and ``admin-address.txt``.
+    :meth:`stop` when given by the caller): ``bootstrap.json`` (unless ``config`` is a
+    file), ``envoy.log`` (Envoy's stdout and stderr) and ``admin-address.txt``.
 
     The command line is::
 
@@ -395,7 +397,7 @@ class EnvoyProcess:
 
     def __init__(
         self,
-        config: Mapping[str, Any],
+        config: Mapping[str, Any] | str | os.PathLike[str],
         *,
         name: str = "envoy",
         envoy: str | None = None,
@@ -416,10 +418,15 @@ class EnvoyProcess:
         else:
             self.workdir = Path(workdir)
             self.workdir.mkdir(parents=True, exist_ok=True)
-        self.bootstrap_path = self.workdir / "bootstrap.json"
         self.log_path = self.workdir / "envoy.log"
         self.admin_path = self.workdir / "admin-address.txt"
-        self.bootstrap = _bootstrap(config, name=name, admin_host=loopback(admin_host))
+        self._write = not isinstance(config, str | os.PathLike)
+        if isinstance(config, str | os.PathLike):
+            self.bootstrap_path = Path(config).absolute()
+            self.bootstrap = _bootstrap_file(self.bootstrap_path, name=name)
+        else:
+            self.bootstrap_path = self.workdir / "bootstrap.json"
+            self.bootstrap = _bootstrap(config, name=name, admin_host=loopback(admin_host))
         self.command: tuple[str, ...] = (
             binary,
             "-c",
@@ -439,10 +446,13 @@ class EnvoyProcess:
     # ------------------------------------------------------------------ lifecycle
 
     def launch(self) -> EnvoyProcess:
-        """Write the bootstrap and start Envoy without waiting (see :meth:`wait_ready`)."""
+        """Write the bootstrap (unless it is the caller's file) and start Envoy without
+        waiting (see :meth:`wait_ready`)."""
         if self._proc is not None:
             raise RuntimeError(f"{self.name}: already started")
-        self.bootstrap_path.write_text(json.dumps(self.bootstrap, indent=1), encoding="utf-8")
+        if self._write:
+            text = json.dumps(self.bootstrap, indent=1)
+            self.bootstrap_path.write_text(text, encoding="utf-8")
         with contextlib.suppress(FileNotFoundError):
             self.admin_path.unlink()
         with open(self.log_path, "ab") as log:
@@ -685,6 +695,37 @@ def _bootstrap(config: Mapping[str, Any], *, name: str, admin_host: str) -> dict
     return document
 
 
+def _bootstrap_file(path: Path, *, name: str) -> dict[str, Any]:
+    """The bootstrap file ``path`` as Envoy will read it, checked for what the process
+    needs (an ``admin`` block: readiness and stats go through it)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise EnvoyError(f"{name}: cannot read bootstrap {path}: {exc.strerror or exc}") from None
+    try:
+        document = _parse_bootstrap(path, text)
+    except ValueError as exc:
+        raise EnvoyError(f"{name}: {path} is not a bootstrap ({exc})") from None
+    if not isinstance(document, dict) or not ("static_resources" in document or "node" in document):
+        raise EnvoyError(f"{name}: {path}: expected an Envoy bootstrap (static_resources, node)")
+    if "admin" not in document:
+        raise EnvoyError(
+            f"{name}: {path} has no admin block (meshgw bootstrap --admin HOST:0 writes one)"
+        )
+    return document
+
+
+def _parse_bootstrap(path: Path, text: str) -> Any:
+    if path.suffix not in (".yaml", ".yml"):
+        return json.loads(text)
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _read_admin_address(path: Path) -> tuple[str, int] | None:
     try:
         text = path.read_text(encoding="utf-8").strip()
@@ -787,7 +828,9 @@ class Stack:
         self.echo_servers.append(server)
         return server.start()
 
-    def launch(self, name: str, config: Mapping[str, Any], **kwargs: Any) -> EnvoyProcess:
+    def launch(
+        self, name: str, config: Mapping[str, Any] | str | os.PathLike[str], **kwargs: Any
+    ) -> EnvoyProcess:
         """Start an :class:`EnvoyProcess` owned by the stack, without waiting.
 
         ``name`` must be unique in the stack; ``kwargs`` go to :class:`EnvoyProcess`.
@@ -803,7 +846,12 @@ class Stack:
         return proc.launch()
 
     def envoy(
-        self, name: str, config: Mapping[str, Any], *, timeout: float = READY_TIMEOUT, **kwargs: Any
+        self,
+        name: str,
+        config: Mapping[str, Any] | str | os.PathLike[str],
+        *,
+        timeout: float = READY_TIMEOUT,
+        **kwargs: Any,
     ) -> EnvoyProcess:
         """Start an Envoy owned by the stack and wait until it is ready."""
         return self.launch(name, config, **kwargs).wait_ready(timeout)

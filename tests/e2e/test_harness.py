@@ -18,6 +18,7 @@ The configs are written by hand (not by meshgw's translator), in the shapes of
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -396,3 +397,53 @@ def test_port_allocator_and_echo() -> None:
         assert echo.connections == 3
         assert echo.bytes_received == 8
     assert echo.errors == []
+
+
+def test_public_envoy_process_runs_a_bootstrap_file_as_it_is(tmp_path: Path) -> None:
+    import json
+
+    import yaml
+
+    import meshgw.lab
+
+    document = {
+        "node": {"id": "from-file", "cluster": "from-file"},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "static_resources": {},
+    }
+    as_json = tmp_path / "b.json"
+    as_json.write_text(json.dumps(document))
+    as_yaml = tmp_path / "b.yaml"
+    as_yaml.write_text(yaml.safe_dump(document))
+    before = as_json.read_bytes()
+    with meshgw.lab.Stack(tmp_path / "run") as stack:
+        for name, path in (("json", as_json), ("yaml", as_yaml)):
+            envoy = stack.envoy(name, path)  # waits until Envoy answers /ready
+            assert envoy.bootstrap_path == path
+            assert envoy.command[1:3] == ("-c", str(path))
+            assert envoy.bootstrap == document
+            server_info = json.loads(envoy.admin_get("/server_info"))
+            assert server_info["command_line_options"]["config_path"] == str(path)
+    assert as_json.read_bytes() == before  # the caller's file is never rewritten
+    assert not (tmp_path / "run" / "json" / "bootstrap.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"static_resources": {}}', "has no admin block (meshgw bootstrap --admin HOST:0"),
+        ('{"listeners": []}', "expected an Envoy bootstrap (static_resources, node)"),
+        ("{not json", "is not a bootstrap"),
+    ],
+)
+def test_public_envoy_process_refuses_a_bad_bootstrap_file(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    import meshgw.lab
+
+    path = tmp_path / "b.json"
+    path.write_text(text)
+    with pytest.raises(meshgw.lab.EnvoyError, match=re.escape(message)):
+        meshgw.lab.EnvoyProcess(path, name="x", envoy="/bin/true")
+    with pytest.raises(meshgw.lab.EnvoyError, match="cannot read bootstrap"):
+        meshgw.lab.EnvoyProcess(tmp_path / "missing.json", name="x", envoy="/bin/true")
