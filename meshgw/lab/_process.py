@@ -11,7 +11,8 @@ bounded in time, and everything started is stopped again:
 * :func:`tcp_roundtrip`: a plain-TCP client (the sidecars do the mTLS);
 * :class:`Stack`: owns everything started through it and tears it all down, in
   reverse order, on exit — also on exceptions. An :mod:`atexit` hook stops whatever a
-  crashed program left behind.
+  crashed program left behind, and a watchdog process the Envoys of a program that was
+  killed outright.
 
 Several Envoys run side by side: each gets ``--disable-hot-restart`` (no shared memory,
 no hot-restart domain socket, so no ``--base-id`` clash with any other Envoy on the
@@ -466,6 +467,7 @@ class EnvoyProcess:
                 start_new_session=os.name == "posix",
             )
         _LIVE.add(self)
+        _WATCHDOG.watch(self._proc.pid)
         return self
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> EnvoyProcess:
@@ -523,6 +525,7 @@ class EnvoyProcess:
         finally:
             if proc.returncode is not None:
                 _LIVE.discard(self)
+                _WATCHDOG.forget(proc.pid)
                 if self._own_workdir:
                     shutil.rmtree(self.workdir, ignore_errors=True)
         return proc.returncode
@@ -937,4 +940,97 @@ class _LiveSet:
 
 
 _LIVE = _LiveSet()
-atexit.register(_LIVE.stop_all)
+
+
+# What the watchdog runs: standard library only, so that it starts fast and whatever
+# put meshgw on the owner's path. "+pid" / "-pid" lines name the process groups (each
+# Envoy leads its own) to stop at end of input, which comes when the owner closes the
+# pipe -- or dies, SIGKILL included.
+_WATCHDOG_SCRIPT = """
+import os, signal, sys, time
+groups = set()
+for line in sys.stdin:
+    line = line.strip()
+    if line[:1] == "+":
+        groups.add(int(line[1:]))
+    elif line[:1] == "-":
+        groups.discard(int(line[1:]))
+def alive(group):
+    try:
+        os.killpg(group, 0)
+    except OSError:
+        return False
+    return True
+for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+    for group in list(groups):
+        try:
+            os.killpg(group, sig)
+        except OSError:
+            groups.discard(group)
+    deadline = time.monotonic() + grace
+    while groups and time.monotonic() < deadline:
+        groups = {g for g in groups if alive(g)}
+        time.sleep(0.05)
+"""
+
+
+class _Watchdog:
+    """A small process that stops the Envoys this process started if it dies without
+    doing so itself (SIGKILL, a crash the atexit hook never sees): Envoys run in their
+    own sessions, so nothing else would. Started with the first Envoy (POSIX only)."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def watch(self, pid: int) -> None:
+        self._send(f"+{pid}\n", start=True)
+
+    def forget(self, pid: int) -> None:
+        self._send(f"-{pid}\n", start=False)
+
+    def close(self) -> None:
+        """End of input: the watchdog stops what is still listed, then exits."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            assert proc.stdin is not None
+            proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(15)
+
+    def _send(self, line: str, *, start: bool) -> None:
+        if os.name != "posix":
+            return
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                if not start:
+                    return
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-c", _WATCHDOG_SCRIPT],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    # not in our process group: a Ctrl-C for us is not one for it
+                    start_new_session=True,
+                )
+            stdin = self._proc.stdin
+            assert stdin is not None
+            # The atexit hook has stopped everything by the time the pipe closes, so a
+            # lost watchdog costs only the SIGKILL safety net.
+            with contextlib.suppress(OSError, ValueError):
+                stdin.write(line.encode())
+                stdin.flush()
+
+
+_WATCHDOG = _Watchdog()
+
+
+def _at_exit() -> None:
+    _LIVE.stop_all()
+    _WATCHDOG.close()
+
+
+atexit.register(_at_exit)

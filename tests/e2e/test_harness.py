@@ -447,3 +447,54 @@ def test_public_envoy_process_refuses_a_bad_bootstrap_file(
         meshgw.lab.EnvoyProcess(path, name="x", envoy="/bin/true")
     with pytest.raises(meshgw.lab.EnvoyError, match="cannot read bootstrap"):
         meshgw.lab.EnvoyProcess(tmp_path / "missing.json", name="x", envoy="/bin/true")
+
+
+def _live_envoy(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"envoy" in cmdline and stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_envoys_stop_when_their_owner_is_killed(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    root = Path(__file__).resolve().parents[2]
+    owner = textwrap.dedent(
+        f"""
+        import time
+        import meshgw.lab
+        bootstrap = {{
+            "node": {{"id": "orphan", "cluster": "orphan"}},
+            "admin": {{"address": {{"socket_address": {{
+                "address": "127.0.0.1", "port_value": 0}}}}}},
+            "static_resources": {{}},
+        }}
+        stack = meshgw.lab.Stack({str(tmp_path / "run")!r})
+        print(stack.envoy("orphan", bootstrap).pid, flush=True)
+        time.sleep(600)
+        """
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", owner],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            pid = int(proc.stdout.readline())
+            assert _live_envoy(pid)
+            proc.send_signal(signal.SIGKILL)  # no atexit, no finally: only the watchdog is left
+            proc.wait(30)
+            wait_until(lambda: not _live_envoy(pid), "the killed owner's Envoy has stopped")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
