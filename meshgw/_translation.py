@@ -54,9 +54,22 @@ def translate(
     domain (:data:`meshgw.model.DEFAULT_TRUST_DOMAIN`): only what the registration alone
     determines (a gateway's listeners) comes out.
 
-    Mesh gateways and ``connect-proxy`` sidecars are planned (:mod:`meshgw._plan`), then
-    built by the same Envoy builders and assembled here. Other kinds, and typical
-    services (translate their sidecar), raise :class:`~meshgw.errors.TranslationError`.
+    ``endpoints``: ``"eds"`` (default) gives clusters that fetch their endpoints over
+    ADS, as Consul's do, with the assignments under ``"endpoints"``; ``"static"``
+    inlines each assignment into its cluster (``STATIC``), for an Envoy without a
+    control plane. ``missing``: an upstream that cannot get endpoints (no instances,
+    no gateway for its route) raises (``"error"``, default) or gets an empty
+    assignment and a :class:`~meshgw.errors.MeshgwWarning` (``"warn"``).
+
+    Returns ``{"clusters": [...], "listeners": [...], "endpoints": [...]}``: Envoy v3
+    resources as plain dicts, each list sorted by name (``endpoints`` empty with
+    ``"static"``).
+
+    Raises :class:`~meshgw.errors.LookupFailed` for a name the mesh does not hold,
+    :class:`~meshgw.errors.TranslationError` for a registration that cannot be
+    translated (a typical service — translate its sidecar — or another kind than
+    ``mesh-gateway`` and ``connect-proxy``; missing endpoints with ``missing="error"``)
+    and :class:`~meshgw.errors.UsageError` for a bad ``endpoints`` or ``missing`` value.
     """
     if endpoints not in _ENDPOINTS_MODES:
         raise UsageError(f'endpoints must be "eds" or "static", not {endpoints!r}')
@@ -110,11 +123,14 @@ def bootstrap(
     missing: MissingPolicy = "error",
 ) -> dict[str, Any]:
     """A complete static Envoy bootstrap for ``registration``: :func:`translate` with
-    ``endpoints="static"`` wrapped by :func:`meshgw.envoy.bootstrap.static_bootstrap`.
+    ``endpoints="static"``, as ``static_resources`` of a bootstrap that runs without a
+    control plane.
 
-    The Envoy node is the registration's id (``node.id``) and name (``node.cluster``), as
-    ``consul connect envoy`` sets them. ``admin`` as ``(address, port)`` adds an admin
-    listener.
+    ``registration``, ``mesh`` and ``missing`` are those of :func:`translate`. The Envoy
+    node is the registration's id (``node.id``) and name (``node.cluster``), as
+    ``consul connect envoy`` sets them. ``admin`` as ``(address, port)`` (an IP literal;
+    port 0 lets Envoy pick one) adds an admin listener. Returns the bootstrap as a plain
+    dict; raises as :func:`translate` does.
     """
     service, mesh = lookup.registration(registration, mesh)
     resources = translate(service, mesh, endpoints="static", missing=missing)

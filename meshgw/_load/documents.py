@@ -168,7 +168,8 @@ def loads(
     config_typos: ConfigTypos = "error",
 ) -> Mesh:
     """Load one document from text. ``format`` is ``"hcl"`` or ``"json"`` (guessed from
-    ``name``'s suffix or the text when omitted); ``name`` is used in error messages."""
+    ``name``'s suffix or the text when omitted); ``name`` is used in error messages.
+    ``config_typos`` and the errors raised are those of :func:`load`."""
     _check_policy(config_typos)
     fmt = format or _detect_format(text, name)
     with gc_paused():
@@ -183,7 +184,15 @@ def load(*paths: str | os.PathLike[str], config_typos: ConfigTypos = "error") ->
     """Load and merge one or more files (``.hcl`` or ``.json``) into one Mesh.
 
     A directory loads every ``.hcl`` and ``.json`` file in it, in name order, like
-    Consul's ``-config-dir``.
+    Consul's ``-config-dir``. ``config_typos``: a misspelt or badly typed
+    ``proxy.config`` option is an error (``"error"``, default) or, as Consul treats it,
+    a :class:`~meshgw.errors.MeshgwWarning` (``"warn"``).
+
+    Raises :class:`~meshgw.errors.ParseError` for a syntax error (file, line, column),
+    :class:`~meshgw.errors.ValidationError` listing every problem of the documents at
+    once (each with file, line and field path), :class:`~meshgw.errors.MeshgwError`
+    for an unreadable file, and :class:`~meshgw.errors.UsageError` when no file is
+    given or ``config_typos`` is neither value.
     """
     _check_policy(config_typos)
     with gc_paused():

@@ -202,6 +202,10 @@ def trace(
 
     ``mesh`` may be a :class:`~meshgw.MeshSet`: a path that reaches a peer's gateway
     then goes on into that peer's mesh (hops there name the mesh as their ``peer``).
+
+    Returns a :class:`Trace`: ``ok``, the paths hop by hop (grouped by failover
+    target), and the problems found as :class:`~meshgw.Finding` s. What stops a
+    connection is a finding, not an exception.
     """
     fleet = mesh if isinstance(mesh, Fleet) else Fleet(mesh)
     member = source_member(fleet, source)

@@ -473,8 +473,12 @@ def explain(service: Service | MeshProxy | str, mesh: Mesh | None = None) -> Exp
     """Resolve every upstream of ``service`` (a Service, a :class:`~meshgw.MeshProxy`,
     or its id or name in ``mesh``), in order.
 
-    A gateway or a typical service has no upstreams: the result is empty and its
-    ``note`` (and ``render()``) says why.
+    Returns an :class:`Explanation`: one :class:`ModeResolution` per upstream (mode,
+    the layer that set it, every layer, route and reason), the discovery chain's
+    targets with their own modes, and the intentions' decision per upstream. A gateway
+    or a typical service has no upstreams: the result is empty and its ``note`` (and
+    ``render()``) says why. Raises :class:`~meshgw.errors.LookupFailed` for a name
+    ``mesh`` does not hold.
     """
     service, mesh = lookup.registration(service, mesh)
     sid = _service_id(service)
