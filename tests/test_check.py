@@ -185,3 +185,31 @@ def test_commands_take_a_directory_of_peered_meshes(capsys: pytest.CaptureFixtur
     assert code == 0 and out.startswith("ok: meshes east, west;")
     code, out, _ = run(capsys, "trace", federation, "--from", "web", "--to", "payments")
     assert code == 0 and "peer west payments-sidecar-proxy (connect-proxy)" in out
+
+
+def test_an_intention_source_the_peered_cluster_does_not_have(tmp_path: Path) -> None:
+    meshes = tmp_path / "federation"
+    shutil.copytree(ROOT / "examples" / "federation", meshes)
+    (meshes / "west" / "intentions.hcl").write_text(
+        'Kind = "service-intentions"\nName = "payments"\nSources = [\n'
+        '  { Name = "web", Peer = "east", Action = "allow" },\n'
+        '  { Name = "wbe", Peer = "east", Action = "allow" },\n'
+        '  { Name = "cron", Peer = "elsewhere", Action = "allow" },\n'
+        "]\n"
+    )
+    found = meshgw.check(meshgw.MeshSet.load(meshes))
+    by_code = {f.code: f for f in found}
+    assert sorted(by_code) == ["MGW103", "MGW105"]  # elsewhere: not a peer at all
+    mgw105 = by_code["MGW105"]
+    assert mgw105.severity.value == "warning"
+    assert mgw105.message == (
+        'service-intentions "payments": source "wbe" of peer "east" is not a service of '
+        "that cluster (mesh 'east')"
+    )
+    assert mgw105.suggestion == "did you mean 'web'?"
+    assert mgw105.source is not None and (mgw105.source.file, mgw105.source.line) == (
+        str(meshes / "west" / "intentions.hcl"),
+        5,
+    )
+    # A single mesh cannot know the peer's services: not judged.
+    assert "MGW105" not in {f.code for f in meshgw.check(meshgw.MeshSet.load(meshes)["west"])}

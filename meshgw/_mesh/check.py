@@ -10,7 +10,7 @@ from meshgw._gcpause import gc_paused
 from meshgw._mesh import findings as fc
 from meshgw._mesh.findings import Finding, Severity
 from meshgw._mesh.fleet import Fleet, Member, Translated
-from meshgw._mesh.intentions import intention_findings
+from meshgw._mesh.intentions import intention_findings, peer_source_findings
 from meshgw._mesh.meshset import MeshSet
 from meshgw._mesh.trace import collision_issue, trace_upstream
 from meshgw.model.common import ServiceKind
@@ -80,6 +80,8 @@ def _check(fleet: Fleet, progress: Callable[[int, int], None] | None) -> CheckRe
     roots = {id(fleet.root(m)): fleet.root(m) for m in fleet.members}
     for root in roots.values():
         found.extend(intention_findings(root))
+    if isinstance(fleet.target, MeshSet):
+        found.extend(peer_source_findings(fleet.target))
     return CheckReport(tuple(_unique(found)), len(fleet.members), upstreams)
 
 

@@ -573,13 +573,20 @@ FINDING_CODES: tuple[tuple[str, str, str, str], ...] = (
         "warning",
         "an intention with HTTP permissions targets a TCP service (it acts as a deny)",
     ),
+    (
+        "MGW105",
+        "intention-unknown-peer-service",
+        "warning",
+        "an intention names a source service the peered cluster does not have",
+    ),
 )
 
 
 @attrs.frozen
 class IntentionProblem:
     """An intention that can never match what it names: ``code`` (``MGW102`` /
-    ``MGW103``), ``message``, where it is written, and a suggestion (a close name)."""
+    ``MGW103`` / ``MGW105``), ``message``, where it is written, and a suggestion (a close
+    name)."""
 
     code: str
     message: str
