@@ -322,7 +322,6 @@ PROXY_DEFAULTS = {"kind": "proxy-defaults", "name": "global", "mesh_gateway": {"
             {"config_entries": {"bootstrap": [{**PROXY_DEFAULTS, "mesh_gateway": {}}]}},
             "proxy-defaults 'global' differs between dc1 and dc2",
         ),
-        ({"peers": [{"name": "p", "trust_domain": "p.consul"}]}, "dc2 declares peers"),
     ],
 )
 def test_joining_datacenters_refuses_what_a_cluster_cannot_be(
@@ -339,6 +338,93 @@ def test_joining_datacenters_refuses_what_a_cluster_cannot_be(
     other = meshgw.Mesh.from_dict({"datacenter": "dc2", **dc2}, name="dc2.hcl")
     with pytest.raises(meshgw.MeshgwError, match=message):
         meshgw.combine_datacenters([dc1, other])
+
+
+def _dc2_peers_with_west(root: Path, acl: str = "") -> Path:
+    """A copy of examples/federation where east's dc2 has its own peering with west (the
+    same peer as dc1's) and api's sidecar there calls payments through it."""
+    shutil.copytree(FEDERATION, root)
+    dc1 = (root / "east" / "dc1" / "mesh.hcl").read_text()
+    peers = dc1[dc1.index("peers = [") :]
+    dc2 = root / "east" / "dc2" / "mesh.hcl"
+    text = dc2.read_text().replace(
+        '{ destination_name = "billing", datacenter = "dc1", local_bind_port = 10000 },',
+        '{ destination_name = "billing", datacenter = "dc1", local_bind_port = 10000 },\n'
+        '          { destination_name = "payments", destination_peer = "west", '
+        "local_bind_port = 10001 },",
+    )
+    dc2.write_text(text + "\n" + peers + "\n" + acl)
+    return root
+
+
+def test_a_secondary_datacenter_has_peerings_of_its_own(tmp_path: Path) -> None:
+    root = _dc2_peers_with_west(tmp_path / "federation")
+    meshes = meshgw.MeshSet.load(root)
+    east = meshes["east"]
+    assert east.datacenter == "dc1" and [p.name for p in east.peers] == ["west"]
+    (settings,) = east.datacenter_settings
+    assert settings.datacenter == "dc2" and [p.name for p in settings.peers] == ["west"]
+    assert [p.name for p in meshgw.datacenter_view(east, "dc2").peers] == ["west"]
+    # dc2's sidecar translates its peered upstream through dc2's own peering ...
+    api = next(p for p in meshgw.proxies(east) if p.id == "api-sidecar-proxy")
+    out = meshgw.translate(api, east)
+    assert any(n.startswith("payments.default.west.external.") for n in cluster_names(out))
+    # ... and the trace crosses into west from dc2.
+    t = meshgw.trace(meshes, api, "payments")
+    assert t.ok and not t.problems, t.render()
+    assert [(h.peer, h.datacenter, h.proxy) for h in t.paths[0]] == [
+        ("", "dc2", "api-sidecar-proxy"),
+        ("", "dc2", "mesh-gateway"),
+        ("west", "dc3", "mesh-gateway"),
+        ("west", "dc3", "payments-sidecar-proxy"),
+    ]
+    assert meshgw.check(meshes) == ()
+    # Without dc2's own peering, its upstream names a peer dc2 does not have.
+    plain = meshgw.MeshSet.load(FEDERATION)
+    assert [
+        (settings.datacenter, settings.peers) for settings in plain["east"].datacenter_settings
+    ] == [("dc2", ())]
+
+
+def test_each_datacenter_decides_intentions_with_its_own_acl_settings(tmp_path: Path) -> None:
+    deny = 'acl {\n  enabled = true\n  default_policy = "deny"\n}\n'
+    root = _dc2_peers_with_west(tmp_path / "federation", acl=deny)
+    east = meshgw.MeshSet.load(root)["east"]
+    assert meshgw.datacenter_view(east, "dc2").acl.default_policy == "deny"
+    assert east.acl.default_policy == ""  # dc1 did not turn ACLs on
+
+    def default_action(proxy_id: str, mesh: meshgw.Mesh) -> str:
+        proxy = next(p for p in meshgw.proxies(mesh) if p.id == proxy_id)
+        out = meshgw.translate(proxy, mesh)
+        public = next(x for x in out["listeners"] if x["name"].startswith("public_listener"))
+        text = json.dumps(public)
+        # no intentions: an empty ALLOW rule set denies everything, an empty DENY allows
+        return "deny" if '"action": "DENY"' not in text else "allow"
+
+    assert default_action("api-sidecar-proxy", east) == "deny"
+    assert default_action("web-sidecar-proxy", east) == "allow"
+    # A datacenter with no files of its own shares the mesh's ACL settings.
+    one = meshgw.Mesh.from_dict(
+        {
+            "datacenter": "dc1",
+            "acl": {"enabled": True, "default_policy": "deny"},
+            "catalog": [
+                {
+                    "datacenter": "dc2",
+                    "node": "n2",
+                    "address": "10.2.0.1",
+                    "service": {
+                        "kind": "connect-proxy",
+                        "service": "api-sidecar-proxy",
+                        "port": 21000,
+                        "proxy": {"destination_service_name": "api", "local_service_port": 8080},
+                    },
+                }
+            ],
+        }
+    )
+    assert meshgw.datacenter_view(one, "dc2").acl.default_policy == "deny"
+    assert default_action("api-sidecar-proxy", one) == "deny"
 
 
 def test_cli_translate_names_the_registration_and_finds_catalog_proxies(

@@ -5,8 +5,9 @@ into a :class:`~meshgw.model.Mesh` of their own; :func:`combine_datacenters` joi
 into the cluster's mesh, written from the primary datacenter: the other datacenters'
 agent registrations become catalog entries of their datacenter and node (so that
 :func:`meshgw.proxies` lists them and :func:`meshgw.translate` translates them there),
-their catalog entries join the primary's, and config entries, which WAN federation
-replicates from the primary, must agree.
+their catalog entries join the primary's, config entries, which WAN federation
+replicates from the primary, must agree, and each datacenter keeps its own peerings and
+ACL settings (:class:`~meshgw.model.DatacenterSettings`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from meshgw._resolve.catalog import agent_entries
 from meshgw.errors import MeshgwError
 from meshgw.model.catalog import CatalogEntry
 from meshgw.model.entries import ConfigEntry
-from meshgw.model.mesh import Mesh
+from meshgw.model.mesh import DatacenterSettings, Mesh
 
 __all__ = ["combine_datacenters"]
 
@@ -30,9 +31,9 @@ def combine_datacenters(meshes: Sequence[Mesh]) -> Mesh:
     The primary is the datacenter every mesh that names one gives as
     ``primary_datacenter``. Raises :class:`~meshgw.errors.MeshgwError` when two meshes
     are of the same datacenter, their trust domains differ, no single primary is named
-    or is among them, a config entry differs between datacenters, or a datacenter other
-    than the primary declares peers (a peering belongs to one datacenter; write the
-    peered cluster as its own mesh of a :class:`meshgw.MeshSet`).
+    or is among them, or a config entry differs between datacenters. Each datacenter's
+    own peerings and ACL settings are kept for it (:attr:`Mesh.datacenter_settings`):
+    a peering belongs to the datacenter whose files declare it.
     """
     if not meshes:
         raise MeshgwError("no datacenter to combine")
@@ -52,16 +53,14 @@ def combine_datacenters(meshes: Sequence[Mesh]) -> Mesh:
                 f"primary {root.datacenter}'s {root.trust_domain!r}: the datacenters of one "
                 "cluster share its trust domain"
             )
-        if dc != root.datacenter and mesh.peers:
-            raise MeshgwError(
-                f"{dc} declares peers ({_where(mesh)}): meshgw models the peerings of the "
-                f"primary datacenter {root.datacenter} only; write the peered cluster as its "
-                "own mesh of a MeshSet"
-            )
     others = [by_dc[dc] for dc in sorted(by_dc) if dc != root.datacenter]
     return attrs.evolve(
         root,
         primary_datacenter=root.datacenter,
+        datacenter_settings=tuple(
+            DatacenterSettings(m.datacenter, m.peers, m.acl, m.default_intention_policy)
+            for m in others
+        ),
         config_entries=_entries(root, others),
         catalog=_catalog(root, others),
         sources=tuple(s for m in (root, *others) for s in m.sources),

@@ -55,7 +55,7 @@ def _source_identity(arrival: Arrival, mesh: Mesh) -> Identity | None:
 
 def _check_arrival(arrival: Arrival) -> Iterable[Issue]:
     destination = arrival.destination
-    mesh = arrival.fleet.root(destination)
+    mesh = arrival.fleet.mesh_of(destination)  # its datacenter's peers and ACL default
     identity = _source_identity(arrival, mesh)
     if identity is None:
         return

@@ -22,7 +22,7 @@ from meshgw._load.documents import load
 from meshgw._mesh.combine import combine_datacenters
 from meshgw._resolve.placement import MeshProxy, datacenters, proxies
 from meshgw.errors import LookupFailed, MeshgwError, UsageError
-from meshgw.model.mesh import Mesh
+from meshgw.model.mesh import Mesh, Peer
 
 __all__ = ["MeshSet"]
 
@@ -99,7 +99,7 @@ class MeshSet(Mapping[str, Mesh]):
         :class:`~meshgw.errors.LookupFailed` when the mesh has no such peer or no single
         mesh of the set matches it."""
         mesh = self[name]
-        found = mesh.peer(peer, partition)
+        found = _any_datacenter_peer(mesh, peer, partition)
         if not found.trust_domain:
             raise LookupFailed(
                 f"peer {peer!r} of mesh {name!r} has no trust_domain, so no mesh of the set "
@@ -209,3 +209,18 @@ def _did_you_mean(name: str, known: Mapping[str, object]) -> str:
     if close:
         return f"; did you mean {close[0]!r}?"
     return f" (meshes: {', '.join(sorted(known)) or 'none'})"
+
+
+def _any_datacenter_peer(mesh: Mesh, name: str, partition: str) -> Peer:
+    """The peering ``name`` of the mesh's own datacenter, else of another of its
+    datacenters (:attr:`~meshgw.model.Mesh.datacenter_settings`)."""
+    try:
+        return mesh.peer(name, partition)
+    except LookupFailed:
+        for settings in mesh.datacenter_settings:
+            for peer in settings.peers:
+                if peer.name == name and (peer.partition or "default") == (
+                    partition or mesh.local_partition
+                ):
+                    return peer
+        raise

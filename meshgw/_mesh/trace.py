@@ -518,7 +518,7 @@ class _Walk:
         paths: list[Path] = []
         crossed: set[str] = set()
         if not targets:
-            peer = _peer_at(fleet.root(self.source), address, port)
+            peer = _peer_at(fleet.mesh_of(self.source), address, port)
             if peer:
                 hop = Hop(f"{peer} gateway", "", "mesh-gateway", "", sni, peer, f"{address}:{port}")
                 issues.append(

@@ -33,7 +33,8 @@ def all_proxies(target: Mesh | MeshSet) -> tuple[MeshProxy, ...]:
 def datacenter_view(mesh: Mesh, datacenter: str) -> Mesh:
     """``mesh`` as ``datacenter``'s Consul sees it: that datacenter local, the same config
     entries (replicated from the primary) and catalog (the local agent's registrations
-    become catalog entries of their own datacenter), no agent registrations, peerings or
+    become catalog entries of their own datacenter), that datacenter's own peerings and
+    ACL settings (:meth:`~meshgw.model.Mesh.settings_of`), no agent registrations or
     ``primary_gateways`` of its own. ``mesh`` itself for its own datacenter; the same
     object on every call. :class:`~meshgw.errors.LookupFailed` for a datacenter that the
     mesh does not know."""

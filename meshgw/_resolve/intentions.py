@@ -623,7 +623,10 @@ def intention_problems(mesh: Mesh) -> tuple[IntentionProblem, ...]:
     protocol is not HTTP-like (``MGW104``), in config-entry order. A peer's services are not
     checked: the peer's catalog is not in the mesh."""
     services = known_services(mesh)
-    peers = {p.name for p in mesh.peers}
+    # Intentions are replicated to every datacenter: a source peer of any of them counts.
+    peers = {p.name for p in mesh.peers} | {
+        p.name for settings in mesh.datacenter_settings for p in settings.peers
+    }
     out: list[IntentionProblem] = []
     for entry in mesh.config_entries:
         if not isinstance(entry, ServiceIntentions):

@@ -11,9 +11,12 @@ would see it, which is what such a proxy is translated in:
 * the same config entries (WAN federation replicates them from the primary) and the
   same catalog, in which the original local agent's registrations are ordinary
   entries of their own datacenter and node;
-* no agent registrations of its own, no peerings (a peering belongs to the datacenter
-  that established it: the mesh's local one) and no ``primary_gateways`` (a setting
-  of the local agent).
+* its own peerings and ACL settings (:meth:`~meshgw.model.Mesh.settings_of`: those its
+  files declared, in a mesh joined by :func:`meshgw.combine_datacenters`; else the
+  mesh's ACL settings, configured cluster-wide, and no peerings, since a peering
+  belongs to the datacenter that established it);
+* no agent registrations of its own and no ``primary_gateways`` (a setting of the
+  local agent).
 
 Everything here is computed once per mesh object (:mod:`meshgw._resolve.memo`); the
 datacenter views share the original mesh's catalog index.
@@ -225,14 +228,18 @@ def _datacenter_mesh(mesh: Mesh, datacenter: str) -> Mesh:
     catalog.extend(
         e if e.datacenter else attrs.evolve(e, datacenter=local_dc) for e in mesh.catalog
     )
+    own = mesh.settings_of(datacenter)
     view = Mesh(
         datacenter=datacenter,
         primary_datacenter=mesh.primary_datacenter or local_dc,
         trust_domain=mesh.trust_domain,
         domain=mesh.domain,
         connect=mesh.connect,
+        acl=own.acl,
+        default_intention_policy=own.default_intention_policy,
         config_entries=mesh.config_entries,
         catalog=tuple(catalog),
+        peers=own.peers,
         tls=mesh.tls,
         sources=mesh.sources,
     )

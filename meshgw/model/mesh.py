@@ -111,6 +111,20 @@ class AclSettings:
 
 
 @attrs.frozen
+class DatacenterSettings:
+    """What one datacenter of a WAN-federated cluster says of itself, beside the mesh's
+    own datacenter: its peerings (``peers``, as in a mesh file) and the ACL settings
+    that decide its intentions' default. :func:`meshgw.combine_datacenters` fills
+    :attr:`Mesh.datacenter_settings` from each datacenter's files;
+    :func:`meshgw.datacenter_view` hands a datacenter its own."""
+
+    datacenter: str
+    peers: tuple[Peer, ...] = ()
+    acl: AclSettings = AclSettings()
+    default_intention_policy: str = ""
+
+
+@attrs.frozen
 class TlsSettings:
     """Where sidecars find their certificates (see docs/certificates.md).
 
@@ -150,6 +164,10 @@ class Mesh:
     catalog: tuple[CatalogEntry, ...] = ()
     peers: tuple[Peer, ...] = ()
     tls: TlsSettings | None = None
+    #: Other datacenters' own peerings and ACL settings (a combined mesh; see
+    #: :class:`DatacenterSettings`). A datacenter not listed shares this mesh's ACL
+    #: settings and has no peerings.
+    datacenter_settings: tuple[DatacenterSettings, ...] = ()
     sources: tuple[str, ...] = attrs.field(default=(), eq=False)
     _index: dict[tuple[str, str, str], Any] = attrs.field(
         init=False, factory=dict, eq=False, repr=False
@@ -184,6 +202,19 @@ class Mesh:
     @property
     def local_partition(self) -> str:
         return self.partition or "default"
+
+    def settings_of(self, datacenter: str) -> DatacenterSettings:
+        """The peerings and ACL settings of ``datacenter``: this mesh's own for its
+        datacenter, a :class:`DatacenterSettings` of :attr:`datacenter_settings`, else
+        this mesh's ACL settings without peerings (ACLs are configured cluster-wide)."""
+        if not datacenter or datacenter == self.datacenter:
+            return DatacenterSettings(
+                self.datacenter, self.peers, self.acl, self.default_intention_policy
+            )
+        for settings in self.datacenter_settings:
+            if settings.datacenter == datacenter:
+                return settings
+        return DatacenterSettings(datacenter, (), self.acl, self.default_intention_policy)
 
     def service(self, name_or_id: str) -> Service:
         """A registration by id, else by name; :class:`LookupFailed` when absent."""
