@@ -411,18 +411,25 @@ def consul_servers(mesh: Mesh, datacenter: str = "") -> tuple[CatalogEntry, ...]
     They are the catalog's instances of the ``consul`` service (kind typical), which every
     server registers for itself in the default partition, with meta such as
     ``grpc_tls_port`` and ``read_replica``. Only ``Mesh.catalog`` is read: an agent's
-    service definitions never declare it. This is a scan of the catalog, not part of
-    :func:`build_view`, so translations that do not need servers do not pay for it.
+    service definitions never declare it. The catalog is scanned once per mesh, on the
+    first call (not part of :func:`build_view`, so translations that do not need servers
+    do not pay for it).
     """
+    by_dc = per_mesh(mesh, "consul_servers", _servers_by_datacenter)
+    return by_dc.get(datacenter or mesh.datacenter, ())
+
+
+def _servers_by_datacenter(mesh: Mesh) -> dict[str, tuple[CatalogEntry, ...]]:
     local_dc = mesh.datacenter
-    datacenter = datacenter or local_dc
     typical = ServiceKind.TYPICAL
-    return tuple(
-        entry
-        for entry in mesh.catalog
-        if (svc := entry.service) is not None
-        and svc.name == CONSUL_SERVICE
-        and svc.kind == typical
-        and (entry.datacenter or local_dc) == datacenter
-        and (entry.partition or svc.partition or _DEFAULT) == _DEFAULT
-    )
+    found: dict[str, list[CatalogEntry]] = {}
+    for entry in mesh.catalog:
+        svc = entry.service
+        if (
+            svc is not None
+            and svc.name == CONSUL_SERVICE
+            and svc.kind == typical
+            and (entry.partition or svc.partition or _DEFAULT) == _DEFAULT
+        ):
+            found.setdefault(entry.datacenter or local_dc, []).append(entry)
+    return {dc: tuple(entries) for dc, entries in found.items()}
