@@ -128,3 +128,16 @@ service {
   }
 }
 """
+
+
+def test_the_readme_example_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = Path(__file__).resolve().parents[1]
+    code = (root / "README.md").read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(root)
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "web-sidecar-proxy (datacenter dc1, partition default): 3 upstreams" in out
+    assert "web-sidecar-proxy -> api?dc=dc2: ok" in out
+    assert "MGW" not in out  # the example checks clean
