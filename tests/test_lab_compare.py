@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import attrs
+
 from meshgw.lab import Answer, Connection, Hop, compare
 
 SNI = "api.default.dc2.internal.td.consul"
@@ -75,3 +77,15 @@ def test_a_refusal_agrees_only_where_the_trace_puts_it() -> None:
     result = compare(_conn(ok=False, hops=REAL[:1]), denied)
     assert not result.agrees
     assert result.reason == "the bytes took a path the trace did not predict"
+
+
+def test_an_http_request_refused_per_request_agrees_with_an_l7_prediction() -> None:
+    l7 = SimpleNamespace(code="MGW101")
+    works = SimpleNamespace(ok=True, paths=(PREDICTED,), problems=(l7,))
+    refused = attrs.evolve(_conn(ok=False), status=403, error="HTTP 403 Forbidden")
+    assert compare(refused, works).agrees
+    # ... but only where the trace put it, and only for a 403 under an L7 intention
+    assert not compare(attrs.evolve(refused, hops=REAL[:1]), works).agrees
+    assert not compare(attrs.evolve(refused, status=503), works).agrees
+    plain = SimpleNamespace(ok=True, paths=(PREDICTED,), problems=())
+    assert not compare(refused, plain).agrees

@@ -60,6 +60,10 @@ def register(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="leave the lab running until Ctrl-C and print its admin and listener ports",
     )
+    p.add_argument(
+        "--method", default="GET", help="HTTP method of the request sent to HTTP upstreams"
+    )
+    p.add_argument("--path", default="/", help="HTTP path of the request sent to HTTP upstreams")
     p.add_argument("--workdir", metavar="DIR", help="keep certificates, bootstraps, logs here")
     p.add_argument(
         "--timeout", type=float, default=30.0, metavar="S", help="seconds for Envoys to start"
@@ -73,21 +77,47 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         args.meshes, sources=args.source, workdir=args.workdir, timeout=args.timeout
     )
     with lab:
-        rows, failures = _connect_all(lab)
+        rows, tally = _connect_all(lab, args.method, args.path)
         out.write(_table(["upstream", "expected (trace)", "real path", "result"], rows))
         if args.keep:
             out.write("\n" + _ports(lab))
             out.write("\nrunning; press Ctrl-C to stop\n")
             out.flush()
             _wait_for_interrupt()
-    if failures:
-        raise MeshgwError(f"{failures} of {len(rows)} upstreams did not do what was expected")
+    if tally.problem():
+        raise MeshgwError(tally.problem())
     return 0
 
 
-def _connect_all(lab: Lab) -> tuple[list[list[str]], int]:
+class _Tally:
+    """How the connections went: failed ones (those the trace predicted among them)
+    and ones that did not go as the trace predicted."""
+
+    def __init__(self) -> None:
+        self.total = self.failed = self.predicted = self.differing = 0
+
+    def record(self, conn: Connection, comparison: Comparison) -> None:
+        self.total += 1
+        self.failed += not conn.ok
+        self.predicted += not conn.ok and comparison.agrees
+        self.differing += not comparison.agrees
+
+    def problem(self) -> str:
+        """Why the command fails (``""``: every connection worked as predicted)."""
+        parts = []
+        if self.failed:
+            parts.append(
+                f"{self.failed} of {self.total} upstreams failed"
+                + (f" ({self.predicted} as the trace predicted)" if self.predicted else "")
+            )
+        if self.differing:
+            parts.append(f"{self.differing} did not go the way the trace predicted")
+        return "; ".join(parts)
+
+
+def _connect_all(lab: Lab, method: str, path: str) -> tuple[list[list[str]], _Tally]:
     rows: list[list[str]] = []
-    failures = 0
+    tally = _Tally()
     for source in lab.sources:
         for up in source.service.upstreams:
             conn, comparison = lab.verify(
@@ -95,12 +125,13 @@ def _connect_all(lab: Lab) -> tuple[list[list[str]], int]:
                 up.destination_name,
                 datacenter=up.datacenter or None,
                 peer=up.destination_peer or None,
+                method=method,
+                path=path,
             )
             expected = " | ".join(comparison.expected)
             if not comparison.expected_ok:
                 expected = "fails: " + expected
-            good = comparison.agrees and conn.ok
-            failures += not good
+            tally.record(conn, comparison)
             rows.append(
                 [
                     f"{source.id} → {conn.upstream}",
@@ -109,7 +140,7 @@ def _connect_all(lab: Lab) -> tuple[list[list[str]], int]:
                     _result(conn, comparison),
                 ]
             )
-    return rows, failures
+    return rows, tally
 
 
 def _route(conn: Connection) -> str:
@@ -124,6 +155,8 @@ def _result(conn: Connection, comparison: Comparison) -> str:
     if conn.ok and conn.answer is not None:
         a = conn.answer
         text = f"ok: {a.service} in {a.peer + '/' if a.peer else ''}{a.datacenter} on {a.node}"
+    elif comparison.agrees:
+        text = f"failed, as predicted: {conn.error}"
     else:
         text = f"FAILED: {conn.error}"
     if not comparison.agrees:

@@ -22,8 +22,9 @@ from meshgw.errors import MeshgwError
 from meshgw.lab._addresses import APP, LISTENER, AddressMap, AddressRow, Mapper
 from meshgw.lab._binary import EnvoyNotAvailable, find_envoy
 from meshgw.lab._compare import Comparison, compare
+from meshgw.lab._http import http_listener, prepare_http
 from meshgw.lab._pki import SpiffeIdentity, make_test_pki
-from meshgw.lab._process import EnvoyProcess, Stack, tcp_roundtrip
+from meshgw.lab._process import EnvoyProcess, Stack, http_roundtrip, tcp_roundtrip
 from meshgw.lab._proxies import LabProxy, discover, reachable
 from meshgw.lab._results import Answer, Connection, Hop
 from meshgw.model import Mesh, Service, ServiceKind, TlsSettings, Upstream
@@ -189,6 +190,7 @@ class Lab:
         self.envoys: dict[str, EnvoyProcess] = {}
         self.warnings: list[str] = []
         self._sni: dict[tuple[str, str], str] = {}
+        self._http_app: dict[str, bool] = {}  # sidecar label -> its application speaks HTTP
         self._by_lab: dict[str, AddressRow] = {}
         self._restarts = 0
         self._closed = False
@@ -227,6 +229,7 @@ class Lab:
             self._mapper.alias_addresses(proxy)
         for label, proxy in self.proxies.items():
             self.bootstraps[label] = self._mapper.rewrite(proxy, raw[label])
+            self._http_app[label] = prepare_http(self.bootstraps[label])
             for cluster in self.bootstraps[label]["static_resources"].get("clusters", []):
                 sni = _cluster_sni(cluster)
                 if sni:
@@ -261,11 +264,17 @@ class Lab:
 
     def _launch(self, *, timeout: float, log_level: str) -> None:
         # Echo backends first, so that the first connection finds them.
-        for proxy in self.proxies.values():
+        for label, proxy in self.proxies.items():
             if proxy.service.kind is ServiceKind.CONNECT_PROXY:
                 ip, port = self._mapper.app(proxy)
                 answer = Answer(proxy.destination, proxy.datacenter, proxy.node, proxy.cluster)
-                self._stack.echo(ip, port, answer.tag(), reuse_port=self._stack.ports.holding)
+                self._stack.echo(
+                    ip,
+                    port,
+                    answer.tag(),
+                    reuse_port=self._stack.ports.holding,
+                    http=self._http_app.get(label, False),
+                )
         procs = {
             label: self._stack.launch(
                 _safe(label),
@@ -485,26 +494,42 @@ class Lab:
         peer: str | None = None,
         payload: bytes = b"hello from the meshgw lab",
         timeout: float = 5.0,
+        method: str = "GET",
+        path: str = "/",
     ) -> Connection:
         """Send ``payload`` through ``source``'s upstream listener for ``upstream`` and
         report who answered and which way the bytes went.
 
-        ``ok`` when the echo came back whole; a refused, closed or timed-out
-        connection is not an exception but a :class:`Connection` with ``ok`` false and
-        ``error`` saying what happened, with the hops it took until then.
+        An upstream whose listener speaks HTTP (protocol ``http``, ``http2``, ``grpc``)
+        gets one HTTP/1.1 request, ``method`` ``path`` with ``payload`` as its body, and
+        the response's status is the connection's ``status``; any other gets the bytes.
+        ``ok`` when the echo came back whole (with ``200`` over HTTP); a refused, closed
+        or timed-out connection, or another HTTP status, is not an exception but a
+        :class:`Connection` with ``ok`` false and ``error`` saying what happened, with
+        the hops it took until then.
         """
         proxy = self.source(source)
         up = self.upstream(source, upstream, datacenter=datacenter, peer=peer)
         host, port = self.listener(source, upstream, datacenter=datacenter, peer=peer)
+        http = http_listener(self.bootstraps[proxy.label], host, port)
         with self._lock:
             before = self._snapshot()
-            reply, error = b"", ""
+            reply, error, status = b"", "", 0
             try:
-                reply = tcp_roundtrip(host, port, payload, timeout)
+                if http:
+                    response = http_roundtrip(
+                        host, port, payload, timeout, method=method, path=path
+                    )
+                    reply, status = response.body, response.status
+                    if status not in (0, 200):
+                        text = reply.decode("utf-8", "replace").strip()[:120]
+                        error = f"HTTP {status} {response.reason}: {text}".rstrip(": ")
+                else:
+                    reply = tcp_roundtrip(host, port, payload, timeout)
             except (OSError, TimeoutError) as exc:
                 error = str(exc)
             after = self._snapshot()
-        answer = Answer.parse(reply)
+        answer = Answer.parse(reply) if not error else None
         ok = answer is not None and reply.endswith(payload)
         if not ok and not error:
             error = "connection closed without an answer" if not reply else "unexpected reply"
@@ -517,6 +542,7 @@ class Lab:
             hops=tuple(hops),
             reply=reply,
             error=error,
+            status=status,
         )
 
     def expect(
@@ -555,9 +581,20 @@ class Lab:
         datacenter: str | None = None,
         peer: str | None = None,
         timeout: float = 5.0,
+        method: str = "GET",
+        path: str = "/",
     ) -> tuple[Connection, Comparison]:
-        """:meth:`connect`, and compare it with :meth:`expect`."""
-        conn = self.connect(source, upstream, datacenter=datacenter, peer=peer, timeout=timeout)
+        """:meth:`connect` (``method`` and ``path`` for an HTTP upstream), and compare it
+        with :meth:`expect`."""
+        conn = self.connect(
+            source,
+            upstream,
+            datacenter=datacenter,
+            peer=peer,
+            timeout=timeout,
+            method=method,
+            path=path,
+        )
         predicted = self.expect(source, upstream, datacenter=datacenter, peer=peer)
         comparison = compare(conn, predicted)
         down = sorted(label for label, proc in self.envoys.items() if not proc.running)

@@ -46,6 +46,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+import attrs
+
 from meshgw.errors import MeshgwError
 from meshgw.lab._binary import find_envoy
 
@@ -54,8 +56,10 @@ __all__ = [
     "EnvoyError",
     "EnvoyProcess",
     "EnvoyStartError",
+    "HttpReply",
     "PortReservations",
     "Stack",
+    "http_roundtrip",
     "loopback",
     "tcp_roundtrip",
 ]
@@ -162,6 +166,11 @@ class EchoServer:
     ``b"dc2:hello"``. ``connections`` counts accepted connections and
     ``bytes_received`` the bytes read from all of them.
 
+    With ``http=True`` it is an HTTP/1.1 backend instead: every request gets ``200 OK``
+    with ``tag`` followed by the request's body, so an HTTP client reads the same
+    ``tag + payload`` in the response body (for services whose protocol is ``http``,
+    ``http2`` or ``grpc``, which their sidecars speak HTTP to).
+
     ``port=0`` binds an ephemeral port; :attr:`port` is the one bound. ``reuse_port``
     binds with ``SO_REUSEPORT``, alongside a :class:`PortReservations` hold. ``stop()`` closes
     the listener and every open connection and joins all threads (bounded).
@@ -170,11 +179,18 @@ class EchoServer:
     _TICK = 0.1
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, tag: bytes = b"", *, reuse_port: bool = False
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tag: bytes = b"",
+        *,
+        reuse_port: bool = False,
+        http: bool = False,
     ) -> None:
         self.host = loopback(host)
         self.reuse_port = reuse_port
         self.tag = tag
+        self.http = http
         self._requested_port = port
         self._listener: socket.socket | None = None
         self._stop = threading.Event()
@@ -256,7 +272,8 @@ class EchoServer:
             return self._bytes
 
     def __repr__(self) -> str:
-        return f"EchoServer({self.host}:{self.port}, tag={self.tag!r})"
+        kind = ", http" if self.http else ""
+        return f"EchoServer({self.host}:{self.port}, tag={self.tag!r}{kind})"
 
     # ------------------------------------------------------------------ threads
 
@@ -287,16 +304,16 @@ class EchoServer:
     def _serve(self, conn: socket.socket) -> None:
         try:
             conn.settimeout(self._TICK)
+            if self.http:
+                self._serve_http(conn)
+                return
             tagged = False
             while not self._stop.is_set():
-                try:
-                    data = conn.recv(65536)
-                except TimeoutError:
+                data = self._recv(conn)
+                if data is None:
                     continue
                 if not data:
                     break
-                with self._lock:
-                    self._bytes += len(data)
                 if not tagged:
                     data, tagged = self.tag + data, True
                 conn.sendall(data)
@@ -307,6 +324,147 @@ class EchoServer:
             with self._lock:
                 self._conns.discard(conn)
             conn.close()
+
+    def _recv(self, conn: socket.socket) -> bytes | None:
+        """The next bytes (``b""`` at end of stream), or ``None`` after a quiet tick."""
+        try:
+            data = conn.recv(65536)
+        except TimeoutError:
+            return None
+        with self._lock:
+            self._bytes += len(data)
+        return data
+
+    def _serve_http(self, conn: socket.socket) -> None:
+        buffer = b""
+        while not self._stop.is_set():
+            head_end = buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                data = self._recv(conn)
+                if data is None:
+                    continue
+                if not data:
+                    return
+                buffer += data
+                continue
+            head, rest = buffer[:head_end].decode("latin-1"), buffer[head_end + 4 :]
+            headers = _header_fields(head)
+            if "chunked" in headers.get("transfer-encoding", ""):
+                conn.sendall(_http_response(400, b"the lab's backend takes Content-Length\n"))
+                return
+            length = int(headers.get("content-length", "0") or 0)
+            while len(rest) < length and not self._stop.is_set():
+                data = self._recv(conn)
+                if data == b"":
+                    return
+                rest += data or b""
+            body, buffer = rest[:length], rest[length:]
+            conn.sendall(_http_response(200, self.tag + body))
+            if headers.get("connection", "").lower() == "close":
+                return
+
+
+def _header_fields(head: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in head.split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    return fields
+
+
+def _http_response(status: int, body: bytes) -> bytes:
+    reason = {200: "OK", 400: "Bad Request"}[status]
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+# --------------------------------------------------------------------------- HTTP client
+
+
+@attrs.frozen
+class HttpReply:
+    """An HTTP response as :func:`http_roundtrip` read it (``status`` 0: none came)."""
+
+    status: int
+    reason: str = ""
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    body: bytes = b""
+
+
+def http_roundtrip(
+    host: str,
+    port: int,
+    payload: bytes,
+    timeout: float = 5.0,
+    *,
+    method: str = "GET",
+    path: str = "/",
+    authority: str = "meshgw-lab",
+    connect_attempts: int = 20,
+) -> HttpReply:
+    """Send one HTTP/1.1 request carrying ``payload`` as its body and read the response
+    (the connection is closed after it). A connection closed before a complete response
+    gives ``status`` 0 with what arrived in ``body``; :class:`TimeoutError` when nothing
+    completes within ``timeout`` seconds. A refused connection is retried as in
+    :func:`tcp_roundtrip`."""
+    deadline = time.monotonic() + timeout
+    sock = _connect(loopback(host), port, deadline, connect_attempts)
+    request = (
+        f"{method} {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-length: {len(payload)}\r\n"
+        "connection: close\r\n\r\n"
+    ).encode("latin-1") + payload
+    received = bytearray()
+    with sock:
+        try:
+            sock.sendall(request)
+            while True:
+                reply = _parse_response(bytes(received))
+                if reply is not None:
+                    return reply
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(
+                        f"http_roundtrip {host}:{port}: no complete response within "
+                        f"{timeout:g} s; received {bytes(received)!r}"
+                    )
+                sock.settimeout(remaining)
+                try:
+                    chunk = sock.recv(65536)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    break
+                received += chunk
+        except ConnectionError:
+            pass  # reset: the proxy dropped the connection
+    return _parse_response(bytes(received), complete=True) or HttpReply(0, body=bytes(received))
+
+
+def _parse_response(data: bytes, *, complete: bool = False) -> HttpReply | None:
+    """The response in ``data`` once whole (by Content-Length, or at the end of the
+    stream when ``complete``), else ``None``."""
+    head_end = data.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head = data[:head_end].decode("latin-1")
+    status_line = head.split("\r\n", 1)[0].split(" ", 2)
+    if len(status_line) < 2 or not status_line[1].isdigit():
+        return HttpReply(0, body=data) if complete else None
+    headers = _header_fields(head)
+    body = data[head_end + 4 :]
+    length = headers.get("content-length")
+    if length is not None and length.isdigit():
+        if len(body) < int(length):
+            return HttpReply(int(status_line[1]), body=body) if complete else None
+        body = body[: int(length)]
+    elif not complete:
+        return None
+    reason = status_line[2] if len(status_line) > 2 else ""
+    return HttpReply(int(status_line[1]), reason, headers, body)
 
 
 # --------------------------------------------------------------------------- TCP client
@@ -822,11 +980,17 @@ class Stack:
     # ------------------------------------------------------------------ starting
 
     def echo(
-        self, host: str = "127.0.0.1", port: int = 0, tag: bytes = b"", *, reuse_port: bool = False
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tag: bytes = b"",
+        *,
+        reuse_port: bool = False,
+        http: bool = False,
     ) -> EchoServer:
-        """Start an :class:`EchoServer` owned by the stack."""
+        """Start an :class:`EchoServer` owned by the stack (``http``: an HTTP/1.1 one)."""
         self._check_open()
-        server = EchoServer(host, port, tag, reuse_port=reuse_port)
+        server = EchoServer(host, port, tag, reuse_port=reuse_port, http=http)
         self._owned.append(server)
         self.echo_servers.append(server)
         return server.start()

@@ -74,7 +74,8 @@ class Hop:
 class Connection:
     """What :meth:`Lab.connect` saw: ``ok`` when the echo came back whole, ``answer``
     (who answered; ``None`` when nobody did), ``hops`` in order from the source, the
-    raw ``reply`` and, on failure, ``error``."""
+    raw ``reply`` (over HTTP, the response body) and, on failure, ``error``; ``status``
+    is the HTTP status of an HTTP upstream's response (``0``: not HTTP, or none came)."""
 
     source: str
     upstream: str
@@ -83,6 +84,7 @@ class Connection:
     hops: tuple[Hop, ...]
     reply: bytes = b""
     error: str = ""
+    status: int = 0
 
     @property
     def path(self) -> str:
