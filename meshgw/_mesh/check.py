@@ -44,7 +44,8 @@ def check(mesh: Mesh | MeshSet | Fleet) -> tuple[Finding, ...]:
 def check_report(
     mesh: Mesh | MeshSet | Fleet, *, progress: Callable[[int, int], None] | None = None
 ) -> CheckReport:
-    """:func:`check`, with counts; ``progress(done, total)`` is called after each proxy."""
+    """:func:`check`, with counts; ``progress(done, total)`` is called before each
+    proxy is checked."""
     with gc_paused():  # hundreds of thousands of dicts, none in a cycle
         return _check(mesh if isinstance(mesh, Fleet) else Fleet(mesh), progress)
 
@@ -101,12 +102,7 @@ def _collisions(member: Member, out: Translated) -> Iterable[Finding]:
 
 
 def _without_local_port(member: Member) -> Iterable[Finding]:
-    # The trace stands in the sidecar's own port (see Fleet), which keeps the paths
-    # through it; translating it for real fails, so say so once, here.
-    proxy = member.service.proxy
-    if member.local or proxy is None:
-        return
-    if proxy.local_service_port or proxy.local_service_socket_path:
+    if not member.lacks_app_port:
         return
     yield Finding.of(
         fc.NO_LOCAL_SERVICE_PORT.code,

@@ -61,6 +61,20 @@ class Member:
         return self.proxy.datacenter
 
     @property
+    def lacks_app_port(self) -> bool:
+        """A sidecar listed in the catalog without ``proxy.local_service_port`` (nor a
+        socket path): traced as if its application listened on the sidecar's own port,
+        while translating it for real fails (``check`` says so, ``MGW083``)."""
+        proxy = self.service.proxy
+        return (
+            not self.local
+            and proxy is not None
+            and self.kind == ServiceKind.CONNECT_PROXY
+            and not proxy.local_service_port
+            and not proxy.local_service_socket_path
+        )
+
+    @property
     def mesh_name(self) -> str:
         """The member's mesh in a :class:`~meshgw.MeshSet` (``""`` for a lone mesh)."""
         return self.proxy.mesh_name
@@ -225,13 +239,7 @@ class Fleet:
 
     def _translate(self, member: Member, service: Service) -> Translated:
         proxy = service.proxy
-        if (
-            not member.local
-            and proxy is not None
-            and member.kind == ServiceKind.CONNECT_PROXY
-            and not proxy.local_service_port
-            and not proxy.local_service_socket_path
-        ):
+        if member.lacks_app_port and proxy is not None:
             # Catalog listings written by hand often leave out the local app's port
             # (the agent fills it in Consul's own). It only shapes the sidecar's
             # local_app cluster, which a trace never follows.
