@@ -7,7 +7,7 @@ Pure functions over the plain dicts :func:`meshgw.translate` returns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -18,9 +18,11 @@ __all__ = [
     "chain_cluster",
     "endpoints",
     "expected_sans",
+    "http_manager",
     "is_wildcard",
     "listener_cluster",
     "pick_filter_chain",
+    "route_clusters",
     "socket",
     "terminates_tls",
     "upstream_sni",
@@ -225,6 +227,29 @@ def _route_cluster(hcm: Mapping[str, Any]) -> str:
         return str(action["cluster"])
     weighted = action.get("weighted_clusters", {}).get("clusters", ())
     return str(weighted[0].get("name", "")) if weighted else ""
+
+
+def http_manager(listener: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The HTTP connection manager's configuration of a listener that speaks HTTP;
+    ``None`` for a TCP listener."""
+    for chain in listener.get("filter_chains", ()):
+        for f in _filters(chain):
+            if f.get("name") == _HCM:
+                config: Mapping[str, Any] = f.get("typed_config", {})
+                return config
+    return None
+
+
+def route_clusters(hcm: Mapping[str, Any]) -> Iterator[str]:
+    """Every cluster an HTTP connection manager's inline routes send to (each route's
+    ``cluster`` and weighted clusters), in route order."""
+    for host in hcm.get("route_config", {}).get("virtual_hosts", ()):
+        for route in host.get("routes", ()):
+            action = route.get("route", {})
+            if action.get("cluster"):
+                yield str(action["cluster"])
+            for weighted in action.get("weighted_clusters", {}).get("clusters", ()):
+                yield str(weighted.get("name", ""))
 
 
 def terminates_tls(chain: Mapping[str, Any]) -> bool:

@@ -14,32 +14,23 @@ generated configuration, on HTTP clusters only, keep the lab's view of the bytes
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
+
+from meshgw._mesh import envoyview as ev
 
 __all__ = ["http_listener", "prepare_http"]
 
-_HCM = "envoy.filters.network.http_connection_manager"
 _OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _OPTIONS_TYPE = f"type.googleapis.com/{_OPTIONS}"
 _APP_CLUSTERS = frozenset({"local_app"})
 
 
-def _hcm(listener: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    for chain in listener.get("filter_chains", []):
-        for network_filter in chain.get("filters", []):
-            if network_filter.get("name") == _HCM:
-                config: Mapping[str, Any] = network_filter.get("typed_config", {})
-                return config
-    return None
-
-
 def http_listener(bootstrap: Mapping[str, Any], address: str, port: int) -> bool:
     """Whether the listener of ``bootstrap`` bound to ``address:port`` speaks HTTP."""
     for listener in bootstrap.get("static_resources", {}).get("listeners", []):
-        sock = listener.get("address", {}).get("socket_address", {})
-        if sock.get("address") == address and sock.get("port_value") == port:
-            return _hcm(listener) is not None
+        if ev.socket(listener) == (address, port):
+            return ev.http_manager(listener) is not None
     return False
 
 
@@ -51,27 +42,17 @@ def prepare_http(bootstrap: dict[str, Any]) -> bool:
     reached: set[str] = set()
     public_http = False
     for listener in resources.get("listeners", []):
-        hcm = _hcm(listener)
+        hcm = ev.http_manager(listener)
         if hcm is None:
             continue
         if str(listener.get("name", "")).startswith("public_listener"):
             public_http = True
-        reached.update(_route_clusters(hcm))
+        reached.update(ev.route_clusters(hcm))
     for name in _with_children(reached, clusters):
         cluster = clusters.get(name)
         if cluster is not None:
             _one_request_per_connection(cluster, app=name in _APP_CLUSTERS)
     return public_http
-
-
-def _route_clusters(hcm: Mapping[str, Any]) -> Iterator[str]:
-    for host in hcm.get("route_config", {}).get("virtual_hosts", []):
-        for route in host.get("routes", []):
-            action = route.get("route", {})
-            if "cluster" in action:
-                yield str(action["cluster"])
-            for weighted in action.get("weighted_clusters", {}).get("clusters", []):
-                yield str(weighted.get("name", ""))
 
 
 def _with_children(names: set[str], clusters: Mapping[str, Mapping[str, Any]]) -> set[str]:
@@ -83,13 +64,12 @@ def _with_children(names: set[str], clusters: Mapping[str, Mapping[str, Any]]) -
         if name in out:
             continue
         out.add(name)
-        config = clusters.get(name, {}).get("cluster_type", {}).get("typed_config", {})
-        todo.extend(str(child) for child in config.get("clusters", []))
+        todo.extend(ev.aggregate_children(clusters.get(name, {})) or ())
     return out
 
 
 def _one_request_per_connection(cluster: dict[str, Any], *, app: bool) -> None:
-    if "cluster_type" in cluster:
+    if ev.aggregate_children(cluster) is not None:
         return  # an aggregate: its children hold the connections
     extensions = cluster.setdefault("typed_extension_protocol_options", {})
     options = extensions.setdefault(_OPTIONS, {"@type": _OPTIONS_TYPE})
