@@ -9,6 +9,7 @@ of one to the mesh on its other side, so whole-mesh tools can follow traffic acr
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import types
@@ -20,7 +21,7 @@ import attrs
 
 from meshgw._load.documents import load
 from meshgw._mesh.combine import combine_datacenters
-from meshgw._resolve.placement import MeshProxy, datacenters, proxies
+from meshgw._resolve.placement import MeshProxy, datacenter_mesh, datacenters, proxies
 from meshgw.errors import LookupFailed, MeshgwError, UsageError
 from meshgw.model.mesh import Mesh, Peer
 
@@ -213,14 +214,11 @@ def _did_you_mean(name: str, known: Mapping[str, object]) -> str:
 
 def _any_datacenter_peer(mesh: Mesh, name: str, partition: str) -> Peer:
     """The peering ``name`` of the mesh's own datacenter, else of another of its
-    datacenters (:attr:`~meshgw.model.Mesh.datacenter_settings`)."""
+    datacenters (looked up in that datacenter's view, as its proxies are translated)."""
     try:
         return mesh.peer(name, partition)
     except LookupFailed:
         for settings in mesh.datacenter_settings:
-            for peer in settings.peers:
-                if peer.name == name and (peer.partition or "default") == (
-                    partition or mesh.local_partition
-                ):
-                    return peer
+            with contextlib.suppress(LookupFailed):
+                return datacenter_mesh(mesh, settings.datacenter).peer(name, partition)
         raise
