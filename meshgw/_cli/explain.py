@@ -77,14 +77,15 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 def _problems(fleet: Fleet, proxy: Service, explanation: Explanation) -> list[Finding]:
     """What stops the explained upstreams' connections: the mode says which way traffic
     is meant to go, the trace whether the mesh can carry it there."""
-    from meshgw._mesh.trace import trace
+    from meshgw._mesh.trace import source_member, trace_upstream
 
     if proxy.kind != ServiceKind.CONNECT_PROXY:
         return []
+    member = source_member(fleet, proxy)  # once: a scan of the fleet
     wanted = {r.upstream for r in explanation.resolutions}
     found: list[Finding] = []
     for up in proxy.upstreams:
-        result = trace(fleet, proxy, up)
+        result = trace_upstream(fleet, member, up)
         if result.upstream in wanted:
             found.extend(result.problems)
     return found
