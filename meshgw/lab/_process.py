@@ -412,7 +412,7 @@ def http_roundtrip(
     completes within ``timeout`` seconds. A refused connection is retried as in
     :func:`tcp_roundtrip`."""
     deadline = time.monotonic() + timeout
-    sock = _connect(loopback(host), port, deadline, connect_attempts)
+    sock = _connect(loopback(host), port, deadline, connect_attempts, "http_roundtrip")
     request = (
         f"{method} {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-length: {len(payload)}\r\n"
         "connection: close\r\n\r\n"
@@ -493,7 +493,7 @@ def tcp_roundtrip(
     if not payload:
         raise ValueError("tcp_roundtrip needs a non-empty payload")
     deadline = time.monotonic() + timeout
-    sock = _connect(loopback(host), port, deadline, connect_attempts)
+    sock = _connect(loopback(host), port, deadline, connect_attempts, "tcp_roundtrip")
     received = bytearray()
     with sock:
         try:
@@ -518,7 +518,7 @@ def tcp_roundtrip(
     return bytes(received)
 
 
-def _connect(host: str, port: int, deadline: float, attempts: int) -> socket.socket:
+def _connect(host: str, port: int, deadline: float, attempts: int, who: str) -> socket.socket:
     last: OSError | None = None
     for attempt in range(max(1, attempts)):
         remaining = deadline - time.monotonic()
@@ -529,7 +529,7 @@ def _connect(host: str, port: int, deadline: float, attempts: int) -> socket.soc
         except ConnectionRefusedError as exc:
             last = exc
             time.sleep(min(0.05 * (attempt + 1), 0.25, max(0.0, deadline - time.monotonic())))
-    raise ConnectionRefusedError(f"tcp_roundtrip: cannot connect to {host}:{port}: {last}")
+    raise ConnectionRefusedError(f"{who}: cannot connect to {host}:{port}: {last}")
 
 
 # --------------------------------------------------------------------------- Envoy
